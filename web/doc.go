@@ -1,0 +1,3 @@
+// Package web is the gin HTTP server: pages, the JSON API, the runner API routes, auth and
+// static assets.
+package web
