@@ -1,0 +1,9 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/gradforge/gradforge/migrations/dbtest"
+)
+
+func postgresDSN(t *testing.T) string { return dbtest.PostgresDSN(t) }
