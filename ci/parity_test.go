@@ -1,0 +1,182 @@
+package ci
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// A tiny project with the same shape as gradforge: a framework function, testops cases that
+// check it, and a cmd/gradforge whose `testops --json` writes issue 5's report.
+const (
+	parityOps = `package framework
+
+// Add adds.
+func Add(a, b float64) float64 { return a + b }
+
+// Mul multiplies.
+func Mul(a, b float64) float64 { return a * b }
+`
+	parityCases = `package testops
+
+import "example.com/fw/framework"
+
+// Case is one parity case.
+type Case struct {
+	Name, Family string
+	Got, Want    float64
+}
+
+// Cases lists every case.
+func Cases() []Case {
+	return []Case{
+		{"add_scalar", "binary", framework.Add(1, 2), 3},
+		{"mul_scalar", "binary", framework.Mul(2, 3), 6},
+		{"mul_neg", "binary", framework.Mul(-2, 3), -6},
+	}
+}
+`
+	parityMain = `package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+
+	"example.com/fw/testops"
+)
+
+func main() {
+	if len(os.Args) < 4 || os.Args[1] != "testops" || os.Args[2] != "--json" {
+		fmt.Fprintln(os.Stderr, "usage: gradforge testops --json FILE")
+		os.Exit(2)
+	}
+	type res struct {
+		Name      string  ` + "`json:\"name\"`" + `
+		Family    string  ` + "`json:\"family\"`" + `
+		Status    string  ` + "`json:\"status\"`" + `
+		FwdMaxAbs float64 ` + "`json:\"fwd_max_abs\"`" + `
+		FwdMaxRel float64 ` + "`json:\"fwd_max_rel\"`" + `
+		BwdMaxAbs float64 ` + "`json:\"bwd_max_abs\"`" + `
+		BwdMaxRel float64 ` + "`json:\"bwd_max_rel\"`" + `
+		Ms        float64 ` + "`json:\"ms\"`" + `
+	}
+	rep := struct {
+		Device string ` + "`json:\"device\"`" + `
+		Seed   uint64 ` + "`json:\"seed\"`" + `
+		Cases  []res  ` + "`json:\"cases\"`" + `
+	}{Device: "CPU", Seed: 42}
+	failed := 0
+	for _, c := range testops.Cases() {
+		e := math.Abs(c.Got - c.Want)
+		st := "pass"
+		if e > 1e-6 {
+			st = "fail"
+			failed++
+		}
+		rep.Cases = append(rep.Cases, res{Name: c.Name, Family: c.Family, Status: st, FwdMaxAbs: e, FwdMaxRel: e / math.Abs(c.Want)})
+	}
+	b, _ := json.Marshal(rep)
+	if err := os.WriteFile(os.Args[3], b, 0o644); err != nil {
+		panic(err)
+	}
+	fmt.Printf("%d failed\n", failed)
+	if failed > 0 {
+		os.Exit(1)
+	}
+}
+`
+)
+
+func TestParityGate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	r := newTestRepo(t)
+	base := r.commit("base", map[string]string{
+		"go.mod":                benchGoMod,
+		"framework/ops.go":      parityOps,
+		"testops/cases.go":      parityCases,
+		"cmd/gradforge/main.go": parityMain,
+	})
+	head := r.commit("head breaks Mul", map[string]string{
+		"framework/ops.go": strings.Replace(parityOps, "return a * b", "return a*b + 0.5", 1),
+	})
+	good, err := Parity(ctx(t), r.repo(), base, ParityOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if good.Conclusion() != Success || len(good.Cases) != 3 {
+		t.Errorf("base: %s with %d cases, want success with 3", good.Conclusion(), len(good.Cases))
+	}
+	bad, err := Parity(ctx(t), r.repo(), head, ParityOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad.Conclusion() != Failure {
+		t.Fatalf("head: %s, want failure", bad.Conclusion())
+	}
+	anns := bad.Annotations()
+	if len(anns) != 2 {
+		t.Fatalf("annotations %+v, want the two mul cases", anns)
+	}
+	a := anns[0]
+	if a.Path != "testops/cases.go" || a.StartLine != 15 || a.Level != LevelFailure || a.Title != "parity: mul_scalar" {
+		t.Errorf("annotation at %s:%d %s %q", a.Path, a.StartLine, a.Level, a.Title)
+	}
+	for _, s := range []string{"forward max abs error 0.5", "seed 42", "TESTOPS_SEED=42 TESTOPS_FILTER='^mul_scalar$'"} {
+		if !strings.Contains(a.Message, s) {
+			t.Errorf("annotation message lacks %q: %s", s, a.Message)
+		}
+	}
+	md := bad.Markdown()
+	if !strings.Contains(md, "| binary | 3 | 1 | **2** | 0 | 0.5 | 0 |") || !strings.Contains(md, "`mul_neg`") {
+		t.Errorf("summary:\n%s", md)
+	}
+}
+
+func TestReadParity(t *testing.T) {
+	tests := []struct {
+		name, json, err string
+	}{
+		{"not json", "{", "parity report"},
+		{"bad status", `{"cases":[{"name":"a","status":"ok"}]}`, `status "ok"`},
+		{"nameless case", `{"cases":[{"status":"pass"}]}`, "no name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadParity(strings.NewReader(tt.json))
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("err = %v, want one containing %q", err, tt.err)
+			}
+		})
+	}
+	rep, err := ReadParity(strings.NewReader(`{"device":"CPU","seed":7,"cases":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Conclusion() != Failure {
+		t.Error("an empty report must fail: no cases ran")
+	}
+}
+
+func TestParityFamiliesAndManyFailures(t *testing.T) {
+	rep := &ParityReport{Device: "CPU", Seed: 1}
+	for i := range 120 {
+		rep.Cases = append(rep.Cases, ParityCase{Name: fmt.Sprintf("conv2d_%d", i), Status: "fail", FwdMaxAbs: float64(i)})
+	}
+	rep.Cases = append(rep.Cases, ParityCase{Name: "relu/basic", Status: "pass"})
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "conv2d") || !strings.Contains(text.String(), "relu") {
+		t.Errorf("families from names:\n%s", text.String()[:500])
+	}
+	outs := batches(&Output{Title: rep.Title(), Summary: rep.Markdown(), Annotations: rep.Annotations()})
+	if len(outs) != 3 || len(outs[0].Annotations) != 50 || len(outs[1].Annotations) != 50 || len(outs[2].Annotations) != 20 {
+		t.Errorf("120 annotations must go as 50+50+20, got %d requests", len(outs))
+	}
+}
