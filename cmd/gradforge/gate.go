@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/gradforge/gradforge/ci"
@@ -83,7 +84,7 @@ func init() {
 commit exactly as CI does, and prints the same table CI posts. It exits non-zero when the
 gate fails.`,
 		}
-		gate.AddCommand(gateLinesCmd())
+		gate.AddCommand(gateLinesCmd(), gateParityCmd(), gateSpeedCmd())
 		return gate
 	})
 }
@@ -125,5 +126,120 @@ head commit, so a pull request cannot change the rule that judges it.`,
 	}
 	g.flags(cmd)
 	cmd.Flags().IntVar(&budget, "budget", ci.DefaultBudget, "most core lines the head may have")
+	return envHelp(cmd)
+}
+
+func gateParityCmd() *cobra.Command {
+	var g gateRefs
+	var o ci.ParityOptions
+	var report string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "parity",
+		Short: "Build gradforge at head, run the testops parity suite, and print the table by op family",
+		Long: `parity exports the head commit into a temporary folder, builds its gradforge, runs
+"gradforge testops --json" there (PyTorch must be importable by python3), and prints the
+summary by op family with every failing case, its errors and the command that replays it.
+With --report it reads an existing testops report instead of running the suite.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			var rep *ci.ParityReport
+			if report != "" {
+				f, err := os.Open(report)
+				if err != nil {
+					return fmt.Errorf("--report: %w", err)
+				}
+				defer f.Close()
+				if rep, err = ci.ReadParity(f); err != nil {
+					return err
+				}
+				if g.head != "" && g.head != ci.Worktree {
+					repo := ci.Repo{Dir: g.repo}
+					if sha, err := repo.Resolve(ctx, g.head); err == nil {
+						_ = rep.Locate(ctx, repo, sha) // annotations only; the table needs no repository
+					}
+				}
+			} else {
+				repo, _, head, err := g.resolve(cmd)
+				if err != nil {
+					return err
+				}
+				if !quiet {
+					o.Log = cmd.ErrOrStderr()
+				}
+				if rep, err = ci.Parity(ctx, repo, head, o); err != nil {
+					return err
+				}
+			}
+			if err := writeJSON(g.jsonOut, rep); err != nil {
+				return err
+			}
+			if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			if rep.Conclusion() != ci.Success {
+				return fmt.Errorf("%w: %s", errGateFailed, rep.Title())
+			}
+			return nil
+		},
+	}
+	g.flags(cmd)
+	cmd.Flags().StringVar(&o.Device, "device", "", "framework device for the suite: CPU, CUDA or CL")
+	cmd.Flags().StringVar(&o.Filter, "filter", "", "run only cases matching this regexp (TESTOPS_FILTER)")
+	cmd.Flags().StringVar(&o.Seed, "seed", "", "replay this seed (TESTOPS_SEED)")
+	cmd.Flags().StringVar(&report, "report", "", "read this testops JSON report instead of running the suite")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not show the suite's own output")
+	return envHelp(cmd)
+}
+
+func gateSpeedCmd() *cobra.Command {
+	var g gateRefs
+	var o ci.SpeedOptions
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "speed",
+		Short: "Build base and head benchmarks here, run them interleaved, and judge each ratio",
+		Long: `speed exports base and head into temporary folders, builds the test binaries of the
+packages that hold benchmarks, runs them interleaved (base, head, base, head, …) for
+--warmup unmeasured and --pairs measured rounds, and prints per benchmark the median times,
+the ratio head/base, its confidence interval (Wilcoxon signed-rank on log ratios) and a
+verdict: slower (the whole interval beyond --threshold: fails), inconclusive (neutral), ok,
+or faster. Then process replay: the kernels printed under DEBUG=4 that differ.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			repo, base, head, err := g.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			o.Log = io.Discard
+			if !quiet {
+				o.Log = cmd.ErrOrStderr()
+			}
+			rep, err := ci.Speed(cmd.Context(), repo, base, head, o)
+			if err != nil {
+				return err
+			}
+			if err := writeJSON(g.jsonOut, rep); err != nil {
+				return err
+			}
+			if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			if rep.Conclusion() == ci.Failure {
+				return fmt.Errorf("%w: %s", errGateFailed, rep.Title())
+			}
+			return nil
+		},
+	}
+	g.flags(cmd)
+	cmd.Flags().StringSliceVar(&o.Packages, "pkg", []string{"./framework/..."}, "packages whose benchmarks count")
+	cmd.Flags().StringVar(&o.Bench, "bench", ".", "benchmarks to run (regexp, as go test -bench)")
+	cmd.Flags().IntVar(&o.Pairs, "pairs", 10, "measured base/head pairs after warm-up (at least 6)")
+	cmd.Flags().IntVar(&o.Warmup, "warmup", 1, "unmeasured pairs first")
+	cmd.Flags().StringVar(&o.Benchtime, "benchtime", "100ms", "time or NNNx iterations per run (go test -benchtime)")
+	cmd.Flags().Float64Var(&o.Threshold, "threshold", 0.05, "slowdown that fails, as a fraction")
+	cmd.Flags().BoolVar(&o.NoReplay, "no-replay", false, "skip process replay")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	return envHelp(cmd)
 }
