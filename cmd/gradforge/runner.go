@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gradforge/gradforge/migrations"
+	"github.com/gradforge/gradforge/runners"
+	"github.com/spf13/cobra"
+)
+
+// runnerConfig is what `gradforge runner register` saves and `gradforge runner run` reads.
+// It holds the runner's credential, so it is written with mode 0600.
+type runnerConfig struct {
+	URL            string   `json:"url"`
+	ID             int64    `json:"id"`
+	Name           string   `json:"name"`
+	Labels         []string `json:"labels"`
+	AllowUntrusted bool     `json:"allow_untrusted"`
+	Credential     string   `json:"credential"`
+}
+
+func defaultRunnerConfig() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		dir = "."
+	}
+	return filepath.Join(dir, "gradforge", "runner.json")
+}
+
+// writeRunnerConfig writes the config atomically: a 0600 temporary file beside it, renamed
+// over it, so a crash never leaves a half-written credential or a readable one.
+func writeRunnerConfig(path string, c runnerConfig) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create config folder: %w", err)
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".runner-*.json")
+	if err != nil {
+		return fmt.Errorf("write runner config: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("write runner config: %w", err)
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("write runner config: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write runner config: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write runner config: %w", err)
+	}
+	return nil
+}
+
+func readRunnerConfig(path string) (runnerConfig, error) {
+	var c runnerConfig
+	st, err := os.Stat(path)
+	if err != nil {
+		return c, fmt.Errorf("read runner config (run `gradforge runner register` first): %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return c, fmt.Errorf("runner config %s is readable by others (mode %v); it holds a credential: chmod 600 it", path, st.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("read runner config: %w", err)
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("parse runner config %s: %w", path, err)
+	}
+	if c.URL == "" || c.Credential == "" {
+		return c, fmt.Errorf("runner config %s has no url or credential; register again", path)
+	}
+	return c, nil
+}
+
+func init() {
+	register(func() *cobra.Command {
+		root := &cobra.Command{
+			Use:   "runner",
+			Short: "Run a self-hosted runner, or manage runners and registration tokens",
+			Long: `A runner polls a forge for jobs whose labels it has and runs them. Attach a machine in two
+steps: a maintainer creates a one-time token (gradforge runner token create, or the web
+console), then on the machine:
+
+  gradforge runner register --url https://forge.example --token gfreg_… --labels cuda,h200 --name gpu1
+  gradforge runner run`,
+		}
+		root.AddCommand(runnerRegisterCmd(), runnerRunCmd(), runnerTokenCmd(), runnerListCmd(), runnerRevokeCmd())
+		return root
+	})
+}
+
+func runnerRegisterCmd() *cobra.Command {
+	var url, token, labels, name, config string
+	var allowUntrusted bool
+	cmd := &cobra.Command{
+		Use:   "register",
+		Short: "Trade a one-time registration token for this runner's credential",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if url == "" || token == "" {
+				return errors.New("--url and --token are required")
+			}
+			if name == "" {
+				name, _ = os.Hostname()
+			}
+			ls, err := runners.ParseLabels(labels)
+			if err != nil {
+				return fmt.Errorf("--labels: %w", err)
+			}
+			info := runners.Info{Name: name, Labels: ls, Version: version, GPU: runners.DetectGPU(cmd.Context()), AllowUntrusted: allowUntrusted}
+			id, cred, err := runners.Register(cmd.Context(), url, token, info)
+			if err != nil {
+				return err
+			}
+			if err := writeRunnerConfig(config, runnerConfig{URL: url, ID: id, Name: name, Labels: ls, AllowUntrusted: allowUntrusted, Credential: cred}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "registered runner %d %q with labels [%s]; credential saved in %s\n", id, name, strings.Join(ls, ","), config)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "", "the forge's base URL")
+	cmd.Flags().StringVar(&token, "token", "", "one-time registration token from a maintainer")
+	cmd.Flags().StringVar(&labels, "labels", "", "comma-separated labels this runner offers, e.g. cuda,h200")
+	cmd.Flags().StringVar(&name, "name", "", "runner name shown in the web app (default: host name)")
+	cmd.Flags().StringVar(&config, "config", defaultRunnerConfig(), "where to save the runner's credential (mode 0600)")
+	cmd.Flags().BoolVar(&allowUntrusted, "allow-untrusted", false, "accept jobs with code from untrusted authors (run sandboxed)")
+	return envHelp(cmd)
+}
+
+func runnerRunCmd() *cobra.Command {
+	var config, workDir, sandbox, labels string
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Poll the forge for jobs and run them until stopped",
+		Long: `run polls the forge for jobs, one at a time. SIGINT or SIGTERM stops it; a job it was running
+is killed and goes back to the queue when its lease lapses.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := readRunnerConfig(config)
+			if err != nil {
+				return err
+			}
+			ls := cfg.Labels
+			if labels != "" {
+				if ls, err = runners.ParseLabels(labels); err != nil {
+					return fmt.Errorf("--labels: %w", err)
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			a := &runners.Agent{
+				Client:    &runners.Client{URL: cfg.URL, Credential: cfg.Credential},
+				Info:      runners.Info{Name: cfg.Name, Labels: ls, Version: version, GPU: runners.DetectGPU(ctx), AllowUntrusted: cfg.AllowUntrusted},
+				WorkDir:   workDir,
+				Sandbox:   sandbox,
+				KillGrace: grace,
+			}
+			return a.Run(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", defaultRunnerConfig(), "the runner config written by register")
+	cmd.Flags().StringVar(&workDir, "work-dir", filepath.Join(os.TempDir(), "gradforge-runner"), "folder for per-job workspaces")
+	cmd.Flags().StringVar(&sandbox, "sandbox", "auto", "isolation of untrusted jobs: auto (bubblewrap when installed), bwrap (required) or none")
+	cmd.Flags().StringVar(&labels, "labels", "", "override the registered labels")
+	cmd.Flags().DurationVar(&grace, "kill-grace", 10*time.Second, "time between SIGTERM and SIGKILL for cancelled or timed-out jobs")
+	return envHelp(cmd)
+}
+
+func openDB(cmd *cobra.Command, dsn string) (context.Context, func(), *runners.Registry, error) {
+	ctx := cmd.Context()
+	db, err := migrations.Open(ctx, dsn)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ctx, func() { migrations.Close(db) }, runners.NewRegistry(db), nil
+}
+
+func runnerTokenCmd() *cobra.Command {
+	tok := &cobra.Command{Use: "token", Short: "Manage runner registration tokens"}
+	var dsn, note string
+	var ttl time.Duration
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a one-time registration token and print it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, done, reg, err := openDB(cmd, dsn)
+			if err != nil {
+				return err
+			}
+			defer done()
+			by := os.Getenv("USER")
+			t, exp, err := reg.CreateToken(ctx, ttl, note, "cli:"+by)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), t)
+			fmt.Fprintf(cmd.ErrOrStderr(), "one-time token, expires %s\n", exp.Format(time.RFC3339))
+			return nil
+		},
+	}
+	create.Flags().StringVar(&dsn, "db", defaultDB, "database: a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB")
+	create.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token may be used")
+	create.Flags().StringVar(&note, "note", "", "what the token is for, shown to maintainers")
+	tok.AddCommand(envHelp(create))
+	return tok
+}
+
+func runnerListCmd() *cobra.Command {
+	var dsn string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List registered runners: labels, GPU, busy or idle, last seen",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, done, reg, err := openDB(cmd, dsn)
+			if err != nil {
+				return err
+			}
+			defer done()
+			list, err := reg.List(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tLABELS\tVERSION\tGPU\tSTATE\tLAST SEEN")
+			now := time.Now()
+			for _, r := range list {
+				state := "offline"
+				switch {
+				case r.Revoked:
+					state = "revoked"
+				case r.Busy:
+					state = fmt.Sprintf("busy (job %d)", r.JobID)
+				case r.Online(now):
+					state = "idle"
+				}
+				seen := "never"
+				if !r.LastSeen.IsZero() {
+					seen = now.Sub(r.LastSeen).Round(time.Second).String() + " ago"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, strings.Join(r.Labels, ","), r.Version, r.GPU, state, seen)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&dsn, "db", defaultDB, "database: a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB")
+	return envHelp(cmd)
+}
+
+func runnerRevokeCmd() *cobra.Command {
+	var dsn string
+	cmd := &cobra.Command{
+		Use:   "revoke RUNNER_ID",
+		Short: "Revoke a runner's credential",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("runner id %q is not a number", args[0])
+			}
+			ctx, done, reg, err := openDB(cmd, dsn)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := reg.Revoke(ctx, id); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked runner %d\n", id)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dsn, "db", defaultDB, "database: a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB")
+	return envHelp(cmd)
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gradforge/gradforge/runners"
+	"github.com/spf13/pflag"
+)
+
+// runnerQueues holds the one job queue of each running server, so other parts (ci enqueues
+// jobs and receives results) get the same Queue whichever part starts first.
+var runnerQueues sync.Map // *Server → *runners.Queue
+
+// runnerQueue returns the server's runner job queue, creating it on first use. ci wires
+// itself with runnerQueue(s).SetResults(...) and enqueues through the same value.
+func runnerQueue(s *Server) *runners.Queue {
+	q, _ := runnerQueues.LoadOrStore(s, runners.NewQueue(s.DB))
+	return q.(*runners.Queue)
+}
+
+func init() {
+	var lease, heartbeat, hold time.Duration
+	var attempts int
+	var maxLog int64
+	registerServePart(servePart{
+		name: "runners",
+		flags: func(fs *pflag.FlagSet) {
+			fs.DurationVar(&lease, "runner-lease", 2*time.Minute, "how long a runner holds a job without a heartbeat before it is requeued")
+			fs.DurationVar(&heartbeat, "runner-heartbeat", 2*time.Second, "how often runners renew leases (and so how fast cancels reach them)")
+			fs.DurationVar(&hold, "runner-hold", 30*time.Second, "longest a runner's long poll for a job is held open")
+			fs.IntVar(&attempts, "runner-max-attempts", 3, "leases a job may have before it concludes as an infrastructure failure")
+			fs.Int64Var(&maxLog, "runner-max-log-bytes", 8<<20, "log bytes kept per job attempt; the rest is dropped with a note")
+		},
+		start: func(s *Server) error {
+			q := runnerQueue(s)
+			q.Lease, q.HeartbeatEvery, q.Hold, q.MaxAttempts, q.MaxLogBytes, q.Log = lease, heartbeat, hold, attempts, maxLog, s.Log
+			api := &runners.API{Queue: q, Registry: runners.NewRegistry(s.DB)}
+			api.Routes(s.Router)
+			// Reap lapsed leases at a fraction of the lease so a dead runner's job waits at
+			// most about one lease before it runs again.
+			every := min(max(lease/4, 100*time.Millisecond), 5*time.Second)
+			s.Workers.Add(1)
+			go func() {
+				defer s.Workers.Done()
+				q.Run(s.Ctx, every)
+			}()
+			return nil
+		},
+	})
+}
