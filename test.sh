@@ -14,6 +14,7 @@ need_go_tool() { command -v "$1" >/dev/null 2>&1 || { echo "== installing $2"; g
 need_deb gcc
 need_deb git
 need_deb python3-numpy
+need_deb bubblewrap
 # --- end of needs ---
 
 if [ ${#debs[@]} -gt 0 ]; then
