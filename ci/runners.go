@@ -1,0 +1,43 @@
+package ci
+
+import (
+	"context"
+
+	"github.com/gradforge/gradforge/runners"
+)
+
+// RunnerQueue makes the runners' job queue a Dispatcher, and (through Results) hands finished
+// jobs back to the Service. It is the only place ci touches package runners.
+type RunnerQueue struct{ Q *runners.Queue }
+
+// Enqueue queues a job; the same Key returns the existing job.
+func (r RunnerQueue) Enqueue(ctx context.Context, j Job) (int64, error) {
+	steps := make([]runners.Step, len(j.Steps))
+	for i, s := range j.Steps {
+		steps[i] = runners.Step{Name: s.Name, Run: s.Run}
+	}
+	job, err := r.Q.Enqueue(ctx, runners.Spec{Key: j.Key, Group: j.Group, Labels: j.Labels, Repo: j.Repo, CloneURL: j.CloneURL,
+		HeadSHA: j.HeadSHA, BaseRef: j.BaseRef, BaseSHA: j.BaseSHA, Steps: steps, Env: j.Env, Timeout: j.Timeout,
+		Trusted: j.Trusted, Meta: j.Meta})
+	return job.ID, err
+}
+
+// CancelGroup cancels a pull request's jobs for other commits.
+func (r RunnerQueue) CancelGroup(ctx context.Context, group, keepSHA, reason string) (int, error) {
+	return r.Q.CancelGroup(ctx, group, keepSHA, reason)
+}
+
+// Cancel cancels one job.
+func (r RunnerQueue) Cancel(ctx context.Context, id int64, reason string) error {
+	return r.Q.Cancel(ctx, id, reason)
+}
+
+// Results adapts the Service to runners.Results: register it with Queue.SetResults.
+func (s *Service) Results() runners.Results { return results{s} }
+
+type results struct{ s *Service }
+
+func (r results) JobFinished(ctx context.Context, job runners.Job, res runners.Result) error {
+	return r.s.JobFinished(ctx, JobResult{JobID: job.ID, Meta: job.Spec.Meta, Conclusion: string(res.Conclusion),
+		ExitCode: res.ExitCode, Message: res.Message, Files: res.Files})
+}
