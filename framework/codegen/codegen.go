@@ -1,0 +1,391 @@
+// Package codegen lowers a kernel's expression tree to loops and renders it as source in a
+// C-like dialect. The scheduler hands it an AST whose leaves are buffer loads through views;
+// Lower orders the dims (reduced ones innermost), merges dims that every view walks
+// contiguously, and writes the loops once for every dialect: global dims as loops on the
+// CPU or as thread indices on GPUs, then the reduce loops, then the store.
+package codegen
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gradforge/gradforge/framework/dtype"
+	"github.com/gradforge/gradforge/framework/lazy"
+	"github.com/gradforge/gradforge/framework/view"
+)
+
+// Expr is one node of a kernel's expression tree. Elementwise and reduce nodes use the lazy
+// op set; leaves are Load (buffer Buf read through View) and Const (Arg float64, masked by
+// View where a pad made part of it invalid).
+type Expr struct {
+	Op    lazy.Op
+	DType dtype.DType
+	Src   []*Expr
+	Arg   any        // Const: float64; Sum/ReduceMax: []int axes
+	Buf   int        // Load: index into the kernel's buffers
+	View  view.Stack // Load, Const: kernel index → buffer position
+}
+
+// AST is one kernel before lowering: Value is stored to buffer 0 through Out. At most one
+// reduce appears in Value; leaves above it are indexed by the output shape, leaves below it
+// by the reduce's input shape (same rank, reduced dims of size 1 in the output).
+type AST struct {
+	Value *Expr
+	Out   view.Stack
+	Bufs  []dtype.DType // element type of each buffer; 0 is the output
+}
+
+// Kernel is a rendered kernel.
+type Kernel struct {
+	Name   string
+	Src    string
+	Params []Param
+	Global []int // global loop sizes (at least one dim)
+	Reduce []int // reduce loop sizes, innermost last
+	Flops  int64 // arithmetic ops over the whole launch (estimate for DEBUG=2)
+	// Grid and Block are a GPU dialect's launch sizes, in blocks and threads (see gpu.go).
+	Grid, Block [3]int
+}
+
+// Launch returns the global and local sizes for a device speaking d. CPU (loop) dialects get
+// global = {outermost dim, work per outermost index, 1}, which is what the CPU runtime splits
+// across cores; GPU dialects get a flat grid in blocks of up to 256 threads.
+func (k *Kernel) Launch(d *Dialect) (global, local [3]int) {
+	if d.GlobalID == "" {
+		return [3]int{k.Global[0], view.Prod(k.Global[1:]) * view.Prod(k.Reduce), 1}, [3]int{1, 1, 1}
+	}
+	return k.Grid, k.Block
+}
+
+// Lower renders ast in dialect d as a kernel named after its loop sizes.
+func Lower(ast *AST, d *Dialect) *Kernel {
+	var red *Expr
+	views := map[*Expr]view.Stack{}
+	seen := map[*Expr]bool{}
+	var walk func(e *Expr)
+	walk = func(e *Expr) {
+		if seen[e] {
+			return
+		}
+		seen[e] = true
+		if e.Op.IsReduce() {
+			red = e
+		}
+		if e.Op == lazy.Load || e.Op == lazy.Const {
+			views[e] = e.View
+		}
+		for _, s := range e.Src {
+			walk(s)
+		}
+	}
+	walk(ast.Value)
+	out := ast.Out
+	full := out.Shape()
+	isRed := make([]bool, len(full))
+	if red != nil {
+		full = red.Src[0].shape(views)
+		for _, a := range red.Arg.([]int) {
+			isRed[a] = full[a] != 1
+		}
+	}
+	// Reduced dims go innermost; every view is permuted alike.
+	var order []int
+	for _, want := range []bool{false, true} {
+		for i := range full {
+			if isRed[i] == want {
+				order = append(order, i)
+			}
+		}
+	}
+	ng := len(full) - count(isRed)
+	apply := func(f func(view.Stack) view.Stack) {
+		for e, s := range views {
+			views[e] = f(s)
+		}
+		out = f(out)
+	}
+	apply(func(s view.Stack) view.Stack { return s.Permute(order) })
+	full = permute(full, order)
+	// Merge neighbouring dims of one group when every view walks them as one.
+	for i := len(full) - 2; i >= 0; i-- {
+		if (i < ng) != (i+1 < ng) {
+			continue
+		}
+		ok := true
+		merged := map[*Expr]view.Stack{}
+		for e, s := range views {
+			m := s.Reshape(mergeDims(s.Shape(), i))
+			ok = ok && len(m.Views) == len(s.Views)
+			merged[e] = m
+		}
+		mo := out.Reshape(mergeDims(out.Shape(), i))
+		if !ok || len(mo.Views) != len(out.Views) {
+			continue
+		}
+		views, out, full = merged, mo, mergeDims(full, i)
+		if i < ng {
+			ng--
+		}
+	}
+	k := &Kernel{Global: full[:ng], Reduce: full[ng:]}
+	if ng == 0 {
+		k.Global = []int{1}
+	}
+	for i, t := range ast.Bufs {
+		k.Params = append(k.Params, Param{Name: "data" + strconv.Itoa(i), DType: t, Out: i == 0})
+	}
+	k.Name = "E"
+	if red != nil {
+		k.Name = "r"
+	}
+	for _, s := range full {
+		k.Name += "_" + strconv.Itoa(s)
+	}
+	r := &renderer{d: d, views: views, memo: map[*Expr]string{}, mult: int64(view.Prod(k.Global)), full: full}
+	for i := range full {
+		r.vars = append(r.vars, fmt.Sprintf("gidx%d", i))
+		if i >= ng {
+			r.vars[i] = fmt.Sprintf("ridx%d", i-ng)
+		}
+	}
+	r.indent = "  "
+	if d.GlobalID == "" {
+		for i, s := range k.Global {
+			if i == 0 {
+				r.line("for (int gidx0 = start; gidx0 < end; gidx0++) {")
+			} else {
+				r.line(fmt.Sprintf("for (int gidx%d = 0; gidx%d < %d; gidx%d++) {", i, i, s, i))
+			}
+			r.indent += "  "
+		}
+	} else {
+		r.gpuBegin(k, ng)
+	}
+	v := r.render(ast.Value)
+	idx, valid := out.Render(r.vars)
+	st := fmt.Sprintf("data0[%s] = %s;", idx, r.store(ast.Bufs[0], v))
+	if valid != "" {
+		st = fmt.Sprintf("if (%s) %s", valid, st)
+	}
+	r.line(r.gpuStore(st))
+	if d.GlobalID == "" {
+		for range k.Global {
+			r.indent = r.indent[2:]
+			r.line("}")
+		}
+	}
+	k.Flops = r.flops
+	k.Src = d.Prelude + strings.Join(r.globals, "") + d.Kernel(k.Name, k.Params) + r.b.String() + "}\n"
+	return k
+}
+
+func (e *Expr) shape(views map[*Expr]view.Stack) []int {
+	if v, ok := views[e]; ok {
+		return v.Shape()
+	}
+	return e.Src[0].shape(views)
+}
+
+func count(b []bool) (n int) {
+	for _, x := range b {
+		if x {
+			n++
+		}
+	}
+	return n
+}
+
+func permute(s, order []int) []int {
+	out := make([]int, len(order))
+	for i, o := range order {
+		out[i] = s[o]
+	}
+	return out
+}
+
+func mergeDims(s []int, i int) []int {
+	out := slices.Clone(s[:i])
+	out = append(out, s[i]*s[i+1])
+	return append(out, s[i+2:]...)
+}
+
+type renderer struct {
+	d       *Dialect
+	b       strings.Builder
+	indent  string
+	views   map[*Expr]view.Stack
+	memo    map[*Expr]string
+	vars    []string
+	full    []int // loop sizes, global then reduce
+	n       int
+	mult    int64 // iterations the current block runs over the launch
+	flops   int64
+	gpu     *gpuPlan // how a GPU dialect maps loops to blocks and threads (gpu.go)
+	globals []string // module-level declarations the kernel needs (GPU split reductions)
+}
+
+func (r *renderer) line(s string) { r.b.WriteString(r.indent + s + "\n") }
+
+func (r *renderer) tmp(prefix string, t dtype.DType, expr string) string {
+	name := prefix + strconv.Itoa(r.n)
+	r.n++
+	r.line(fmt.Sprintf("%s %s = %s;", r.d.valueType(t), name, expr))
+	return name
+}
+
+func (r *renderer) store(t dtype.DType, v string) string {
+	if c, ok := r.d.Convert[t]; ok {
+		return c[1] + "(" + v + ")"
+	}
+	return v
+}
+
+// Literal writes v as a constant of type t in dialect d.
+func (d *Dialect) Literal(v float64, t dtype.DType) string {
+	switch {
+	case t == dtype.Bool:
+		if v != 0 {
+			return "1"
+		}
+		return "0"
+	case t.IsInt():
+		n := int64(v)
+		if t == dtype.Int64 {
+			if n == math.MinInt64 {
+				return "(-9223372036854775807LL-1)"
+			}
+			return strconv.FormatInt(n, 10) + "LL"
+		}
+		if n == math.MinInt32 {
+			return "(-2147483647-1)"
+		}
+		return strconv.FormatInt(n, 10)
+	case math.IsNaN(v):
+		return d.NaN
+	case math.IsInf(v, 1):
+		return d.Inf
+	case math.IsInf(v, -1):
+		return "(-" + d.Inf + ")"
+	}
+	s := strconv.FormatFloat(float64(float32(v)), 'g', -1, 32)
+	if !strings.ContainsAny(s, ".en") {
+		s += ".0"
+	}
+	return s + "f"
+}
+
+func (r *renderer) render(e *Expr) string {
+	if s, ok := r.memo[e]; ok {
+		return s
+	}
+	var s string
+	vt := r.d.valueType(e.DType)
+	switch {
+	case e.Op == lazy.Const:
+		s = r.d.Literal(e.Arg.(float64), e.DType)
+		if _, valid := r.views[e].Render(r.vars); valid != "" {
+			s = fmt.Sprintf("((%s)?%s:%s)", valid, s, r.d.Literal(0, e.DType))
+		}
+	case e.Op == lazy.Load:
+		idx, valid := r.views[e].Render(r.vars)
+		x := fmt.Sprintf("data%d[%s]", e.Buf, idx)
+		if c, ok := r.d.Convert[e.DType]; ok {
+			x = c[0] + "(" + x + ")"
+		}
+		if valid != "" {
+			x = fmt.Sprintf("(%s)?%s:%s", valid, x, r.d.Literal(0, e.DType))
+		}
+		s = r.tmp("val", e.DType, x)
+	case e.Op.IsReduce() && r.gpu.grouped():
+		s = r.gpuReduce(e)
+	case e.Op.IsReduce():
+		init := 0.0
+		if e.Op == lazy.ReduceMax {
+			init = e.DType.Min()
+		}
+		acc := r.tmp("acc", e.DType, r.d.Literal(init, e.DType))
+		ng := len(r.vars) - len(r.reduceVars())
+		outer := r.mult
+		for i, v := range r.reduceVars() {
+			n := r.full[ng+i]
+			r.line(fmt.Sprintf("for (int %s = 0; %s < %d; %s++) {", v, v, n, v))
+			r.indent += "  "
+			r.mult *= int64(n)
+		}
+		x := r.render(e.Src[0])
+		if e.Op == lazy.Sum {
+			r.line(fmt.Sprintf("%s += %s;", acc, x))
+		} else {
+			r.line(fmt.Sprintf("%s = %s;", acc, r.maxOf(e.DType, acc, x)))
+		}
+		r.flops += r.mult
+		for range r.reduceVars() {
+			r.indent = r.indent[2:]
+			r.line("}")
+		}
+		r.mult = outer
+		s = acc
+	default:
+		src := make([]string, len(e.Src))
+		for i, x := range e.Src {
+			src[i] = r.render(x)
+		}
+		s = r.tmp("alu", e.DType, r.alu(e, src, vt))
+		if e.Op != lazy.Cast && e.Op != lazy.Bitcast {
+			r.flops += r.mult
+		}
+	}
+	r.memo[e] = s
+	return s
+}
+
+func (r *renderer) reduceVars() []string {
+	var out []string
+	for _, v := range r.vars {
+		if strings.HasPrefix(v, "ridx") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (r *renderer) maxOf(t dtype.DType, a, b string) string {
+	if t.IsFloat() { // NaN wins, as in PyTorch
+		return fmt.Sprintf("((%s>%s||%s!=%s)?%s:%s)", a, b, a, a, a, b)
+	}
+	return fmt.Sprintf("(%s>%s?%s:%s)", a, b, a, b)
+}
+
+func (r *renderer) alu(e *Expr, s []string, vt string) string {
+	bin := map[lazy.Op]string{lazy.Add: "+", lazy.Mul: "*", lazy.CmpLT: "<", lazy.CmpNE: "!=",
+		lazy.IDiv: "/", lazy.Mod: "%", lazy.And: "&", lazy.Or: "|", lazy.Xor: "^"}
+	if op, ok := bin[e.Op]; ok {
+		return "(" + s[0] + op + s[1] + ")"
+	}
+	switch e.Op {
+	case lazy.Exp2, lazy.Log2, lazy.Sin, lazy.Sqrt:
+		return r.d.Math[e.Op] + "(" + s[0] + ")"
+	case lazy.Recip:
+		return "(" + r.d.Literal(1, e.DType) + "/" + s[0] + ")"
+	case lazy.Neg:
+		if e.DType == dtype.Bool {
+			return "(!" + s[0] + ")"
+		}
+		return "(-" + s[0] + ")"
+	case lazy.Max:
+		return r.maxOf(e.DType, s[0], s[1])
+	case lazy.Where:
+		return "(" + s[0] + "?" + s[1] + ":" + s[2] + ")"
+	case lazy.Cast:
+		if e.DType == dtype.Bool {
+			return "(" + s[0] + "!=0)"
+		}
+		return "((" + vt + ")" + s[0] + ")"
+	case lazy.Bitcast:
+		return r.d.Bitcast(vt, r.d.valueType(e.Src[0].DType), s[0])
+	}
+	panic(fmt.Sprintf("codegen: no rendering for %s", e.Op))
+}

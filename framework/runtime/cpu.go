@@ -1,0 +1,237 @@
+package runtime
+
+// The CPU device: kernels are C, compiled by the system compiler into shared objects that are
+// cached on disk and loaded with purego (no cgo). Buffers are anonymous mmaps, outside the Go
+// heap, so handing their addresses to C breaks no garbage-collector rule. A kernel has the
+// signature void k(void **bufs, const int *vals, int start, int end) and loops its outermost
+// dim over [start, end), which is how one launch is split across cores.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+	"golang.org/x/sys/unix"
+)
+
+func init() { Register("CPU", func() (Device, error) { return NewCPU("") }) }
+
+// CPU is the C backend. Its zero value is not usable; call NewCPU.
+type CPU struct {
+	dir      string   // on-disk cache of compiled kernels
+	cc       string   // compiler path
+	flags    []string // compiler flags, part of the cache key
+	mu       sync.Mutex
+	progs    map[string]*cpuProgram // loaded in this process, by cache key
+	compiles atomic.Int64
+}
+
+// NewCPU opens a CPU device whose compiled kernels are cached in dir (default
+// $GRADFORGE_CACHE/cpu, else os.UserCacheDir()/gradforge/cpu). It fails with the fix spelled out
+// when no C compiler is installed.
+func NewCPU(dir string) (*CPU, error) {
+	if dir == "" {
+		base := os.Getenv("GRADFORGE_CACHE")
+		if base == "" {
+			ucd, err := os.UserCacheDir()
+			if err != nil {
+				ucd = os.TempDir()
+			}
+			base = filepath.Join(ucd, "gradforge")
+		}
+		dir = filepath.Join(base, "cpu")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cpu kernel cache: %w", err)
+	}
+	var cc string
+	for _, c := range []string{os.Getenv("CC"), "cc", "gcc", "clang"} {
+		if p, err := exec.LookPath(c); c != "" && err == nil {
+			cc = p
+			break
+		}
+	}
+	if cc == "" {
+		return nil, errors.New("no C compiler found (tried $CC, cc, gcc, clang): the CPU device compiles kernels with one; install it with `apt-get install gcc`")
+	}
+	d := &CPU{dir: dir, cc: cc, progs: map[string]*cpuProgram{}}
+	// Floats may be reassociated (so reductions vectorize); NaN and infinity keep their meaning.
+	d.flags = []string{"-O2", "-fPIC", "-shared", "-fno-math-errno", "-fassociative-math",
+		"-fno-signed-zeros", "-fno-trapping-math", "-march=native"}
+	if err := d.build("void gf_probe(void) {}\n", filepath.Join(dir, "probe.so")); err != nil {
+		d.flags = d.flags[:len(d.flags)-1] // the compiler does not know -march=native
+	}
+	return d, nil
+}
+
+// Name implements Device.
+func (d *CPU) Name() string { return "CPU" }
+
+// Language implements Device.
+func (d *CPU) Language() string { return "c" }
+
+// Compiles counts the kernels this device compiled (not found in the disk cache).
+func (d *CPU) Compiles() int64 { return d.compiles.Load() }
+
+type cpuBuffer struct {
+	mem []byte
+	dev *CPU
+}
+
+func (b *cpuBuffer) Size() int      { return len(b.mem) }
+func (b *cpuBuffer) Device() Device { return b.dev }
+func (b *cpuBuffer) Ptr() uintptr {
+	if len(b.mem) == 0 {
+		return 0
+	}
+	return uintptr(unsafe.Pointer(&b.mem[0]))
+}
+
+// Alloc implements Device with an anonymous private mapping.
+func (d *CPU) Alloc(n int) (Buffer, error) {
+	if n == 0 {
+		return &cpuBuffer{dev: d}, nil
+	}
+	m, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes: %w", n, err)
+	}
+	return &cpuBuffer{mem: m, dev: d}, nil
+}
+
+// Free implements Device.
+func (d *CPU) Free(b Buffer) {
+	if cb, ok := b.(*cpuBuffer); ok && len(cb.mem) > 0 {
+		_ = unix.Munmap(cb.mem)
+		cb.mem = nil
+	}
+}
+
+// CopyIn implements Device.
+func (d *CPU) CopyIn(dst Buffer, src []byte) error {
+	b := dst.(*cpuBuffer)
+	if len(src) > len(b.mem) {
+		return fmt.Errorf("copy %d bytes into a %d-byte buffer", len(src), len(b.mem))
+	}
+	copy(b.mem, src)
+	return nil
+}
+
+// CopyOut implements Device.
+func (d *CPU) CopyOut(dst []byte, src Buffer) error {
+	b := src.(*cpuBuffer)
+	if len(dst) > len(b.mem) {
+		return fmt.Errorf("copy %d bytes out of a %d-byte buffer", len(dst), len(b.mem))
+	}
+	copy(dst, b.mem)
+	return nil
+}
+
+// Synchronize implements Device; CPU launches are synchronous.
+func (d *CPU) Synchronize() error { return nil }
+
+// Compile implements Device: the shared object lives in the cache under a hash of the
+// compiler, its flags and the source, so an unchanged kernel is never compiled twice.
+func (d *CPU) Compile(fn, src string) (Program, error) {
+	h := sha256.Sum256([]byte(d.cc + "\x00" + strings.Join(d.flags, " ") + "\x00" + src))
+	key := hex.EncodeToString(h[:16])
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.progs[key]; ok {
+		return p, nil
+	}
+	so := filepath.Join(d.dir, key+".so")
+	if _, err := os.Stat(so); err != nil {
+		if err := d.build(src, so); err != nil {
+			return nil, fmt.Errorf("compile kernel %s: %w", fn, err)
+		}
+		d.compiles.Add(1)
+	}
+	lib, err := purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return nil, fmt.Errorf("load kernel %s from %s: %w", fn, so, err)
+	}
+	sym, err := purego.Dlsym(lib, fn)
+	if err != nil {
+		return nil, fmt.Errorf("find kernel %s in %s: %w", fn, so, err)
+	}
+	p := &cpuProgram{fn: sym}
+	d.progs[key] = p
+	return p, nil
+}
+
+// build compiles src into the shared object out, atomically (write to a temp name, rename),
+// so concurrent processes sharing the cache never load a half-written file.
+func (d *CPU) build(src, out string) error {
+	tmp, err := os.CreateTemp(d.dir, "k-*.c")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(src); err != nil {
+		tmp.Close()
+		return err
+	}
+	tmp.Close()
+	so := strings.TrimSuffix(tmp.Name(), ".c") + ".so"
+	defer os.Remove(so)
+	var stderr bytes.Buffer
+	cmd := exec.Command(d.cc, append(append([]string{}, d.flags...), "-o", so, tmp.Name(), "-lm")...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", d.cc, strings.Join(d.flags, " "), err, stderr.String())
+	}
+	return os.Rename(so, out)
+}
+
+type cpuProgram struct{ fn uintptr }
+
+// minSplit is the work (elements times reduce length) below which a launch stays on one core:
+// under it, waking goroutines costs more than the loop.
+const minSplit = 1 << 15
+
+// Launch implements Program. global[0] is the outermost loop's length and
+// global[0]*global[1]*global[2] the work of the launch; big launches split the outermost loop
+// into one contiguous chunk per core. CPU launches always wait.
+func (p *cpuProgram) Launch(bufs []Buffer, vals []int32, global, local [3]int, wait bool) (time.Duration, error) {
+	args := make([]uintptr, len(bufs)+1) // Go heap memory does not move; C only reads it
+	for i, b := range bufs {
+		args[i] = b.Ptr()
+	}
+	if len(vals) == 0 {
+		vals = []int32{0}
+	}
+	argp, valp := uintptr(unsafe.Pointer(&args[0])), uintptr(unsafe.Pointer(&vals[0]))
+	n := global[0]
+	parts := min(goruntime.GOMAXPROCS(0), n)
+	if n*global[1]*global[2] < minSplit {
+		parts = 1
+	}
+	start := time.Now()
+	if parts <= 1 {
+		purego.SyscallN(p.fn, argp, valp, 0, uintptr(n))
+	} else {
+		var wg sync.WaitGroup
+		for i := range parts {
+			lo, hi := n*i/parts, n*(i+1)/parts
+			wg.Go(func() { purego.SyscallN(p.fn, argp, valp, uintptr(lo), uintptr(hi)) })
+		}
+		wg.Wait()
+	}
+	el := time.Since(start)
+	goruntime.KeepAlive(args)
+	goruntime.KeepAlive(vals)
+	return el, nil
+}

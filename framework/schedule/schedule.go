@@ -1,0 +1,226 @@
+// Package schedule cuts a lazy graph into kernels and runs them. Elementwise ops fuse with
+// everything around them; a reduce fuses with the elementwise ops feeding it and the
+// elementwise ops after it, as long as nothing between the reduce and the kernel's output
+// moves data other than by reshaping. A node gets its own buffer only when it must: it was
+// asked for, it is a reduce with several consumers or behind a movement op, it is the second
+// reduce of a kernel, or it is marked Contiguous.
+package schedule
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gradforge/gradforge/framework/codegen"
+	"github.com/gradforge/gradforge/framework/dtype"
+	"github.com/gradforge/gradforge/framework/lazy"
+	"github.com/gradforge/gradforge/framework/view"
+)
+
+// Item is one kernel: it computes Out from the buffers of Ins.
+type Item struct {
+	AST  *codegen.AST
+	Out  *lazy.Node
+	Ins  []*lazy.Node // buffer i+1 of the kernel
+	name string       // kernel name, once run
+}
+
+// Schedule is the work of one realize: kernels in dependency order, and the requested nodes
+// that are reshapes of a kernel's output (they share its buffer once it exists).
+type Schedule struct {
+	Uploads []*lazy.Node // host data (Load nodes) to copy to their devices first
+	Items   []*Item
+	Aliases map[*lazy.Node]*lazy.Node // requested node → node whose buffer it shares
+}
+
+type scheduler struct {
+	parents map[*lazy.Node]int
+	own     map[*lazy.Node]bool // nodes that get their own buffer
+	done    map[*lazy.Node]bool
+	s       *Schedule
+}
+
+// Create schedules everything needed to realize targets. Already-realized nodes cost nothing.
+func Create(targets ...*lazy.Node) *Schedule {
+	sc := &scheduler{parents: map[*lazy.Node]int{}, own: map[*lazy.Node]bool{}, done: map[*lazy.Node]bool{},
+		s: &Schedule{Aliases: map[*lazy.Node]*lazy.Node{}}}
+	seen := map[*lazy.Node]bool{}
+	var count func(n *lazy.Node)
+	count = func(n *lazy.Node) {
+		if seen[n] || n.Realized() {
+			return
+		}
+		seen[n] = true
+		for _, s := range uniq(n.Src) {
+			sc.parents[s]++
+			count(s)
+		}
+	}
+	var roots []*lazy.Node
+	for _, t := range targets {
+		count(t)
+		root := t
+		for root.Op == lazy.Reshape && !root.Realized() {
+			root = root.Src[0]
+		}
+		if root != t {
+			sc.s.Aliases[t] = root
+		}
+		roots = append(roots, root)
+	}
+	for n, c := range sc.parents {
+		if (c > 1 && n.Op.IsReduce()) || n.Op == lazy.Contiguous {
+			sc.own[n] = true
+		}
+	}
+	for _, r := range roots {
+		sc.kernel(r)
+	}
+	return sc.s
+}
+
+func uniq(s []*lazy.Node) []*lazy.Node {
+	var out []*lazy.Node
+	for _, n := range s {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// kernel schedules the kernel that computes root, after the kernels it reads from.
+func (sc *scheduler) kernel(root *lazy.Node) {
+	if root.Realized() || sc.done[root] {
+		return
+	}
+	sc.done[root] = true
+	sc.own[root] = true
+	if root.Op == lazy.Load {
+		sc.s.Uploads = append(sc.s.Uploads, root)
+		return
+	}
+	k := &builder{sc: sc, root: root, memo: map[string]*codegen.Expr{}, bufs: map[*lazy.Node]int{}}
+	it := &Item{Out: root}
+	k.it = it
+	val := k.build(root, nil, 0)
+	out := view.Contiguous(root.Shape...)
+	if k.red != nil && !slices.Equal(root.Shape, k.red.Shape) { // a reshape sat between reduce and output
+		for _, e := range k.post {
+			e.View = e.View.Reshape(k.red.Shape)
+		}
+		out = out.Reshape(k.red.Shape)
+	}
+	it.AST = &codegen.AST{Value: val, Out: out, Bufs: []dtype.DType{root.DType}}
+	for _, in := range it.Ins {
+		it.AST.Bufs = append(it.AST.Bufs, in.DType)
+	}
+	sc.s.Items = append(sc.s.Items, it)
+}
+
+type builder struct {
+	sc   *scheduler
+	root *lazy.Node
+	it   *Item
+	red  *lazy.Node
+	memo map[string]*codegen.Expr
+	bufs map[*lazy.Node]int
+	post []*codegen.Expr // leaves indexed by the output frame
+}
+
+// build returns the expression for n as seen through moves (outermost first), in frame 0
+// (the output's index space) or 1 (below the reduce).
+func (k *builder) build(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.Expr {
+	key := fmt.Sprintf("%p/%d", n, frame)
+	for _, m := range moves {
+		key += fmt.Sprintf("/%p", m)
+	}
+	if e, ok := k.memo[key]; ok {
+		return e
+	}
+	e := k.build1(n, moves, frame)
+	k.memo[key] = e
+	return e
+}
+
+func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.Expr {
+	if n != k.root && n.Op.IsReduce() && !k.sc.own[n] && (k.red != nil || !onlyReshapes(moves)) {
+		k.sc.own[n] = true
+	}
+	switch {
+	case n.Realized() || n.Op == lazy.Load || (n != k.root && k.sc.own[n]):
+		k.sc.kernel(n)
+		i, ok := k.bufs[n]
+		if !ok {
+			k.it.Ins = append(k.it.Ins, n)
+			i = len(k.it.Ins)
+			k.bufs[n] = i
+		}
+		return k.leaf(&codegen.Expr{Op: lazy.Load, DType: n.DType, Buf: i}, n, moves, frame)
+	case n.Op == lazy.Const:
+		return k.leaf(&codegen.Expr{Op: lazy.Const, DType: n.DType, Arg: n.Arg}, n, moves, frame)
+	case n.Op.IsMovement():
+		return k.build(n.Src[0], append(slices.Clone(moves), n), frame)
+	case n.Op == lazy.Contiguous:
+		return k.build(n.Src[0], moves, frame)
+	case n.Op.IsReduce():
+		k.red = n
+		return &codegen.Expr{Op: n.Op, DType: n.DType, Arg: n.Arg, Src: []*codegen.Expr{k.build(n.Src[0], nil, 1)}}
+	}
+	e := &codegen.Expr{Op: n.Op, DType: n.DType, Arg: n.Arg}
+	for _, s := range n.Src {
+		e.Src = append(e.Src, k.build(s, moves, frame))
+	}
+	return e
+}
+
+func onlyReshapes(moves []*lazy.Node) bool {
+	for _, m := range moves {
+		if m.Op != lazy.Reshape {
+			return false
+		}
+	}
+	return true
+}
+
+// leaf sets e's view: n's own contiguous layout with the movement ops applied in order.
+func (k *builder) leaf(e *codegen.Expr, n *lazy.Node, moves []*lazy.Node, frame int) *codegen.Expr {
+	st := view.Contiguous(n.Shape...)
+	for i := len(moves) - 1; i >= 0; i-- {
+		st = Move(st, moves[i])
+	}
+	e.View = st
+	if frame == 0 {
+		k.post = append(k.post, e)
+	}
+	return e
+}
+
+// Move applies one movement node to a view stack.
+func Move(st view.Stack, m *lazy.Node) view.Stack {
+	switch m.Op {
+	case lazy.Reshape:
+		return st.Reshape(m.Arg.([]int))
+	case lazy.Permute:
+		return st.Permute(m.Arg.([]int))
+	case lazy.Expand:
+		return st.Expand(m.Arg.([]int))
+	case lazy.Pad:
+		return st.Pad(m.Arg.([][2]int))
+	case lazy.Shrink:
+		return st.Shrink(m.Arg.([][2]int))
+	case lazy.Flip:
+		return st.Flip(m.Arg.([]bool))
+	}
+	panic("schedule: not a movement op: " + m.Op.String())
+}
+
+// String lists the kernels, one per line (what DEBUG=1 prints).
+func (s *Schedule) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "schedule: %d kernels\n", len(s.Items))
+	for i, it := range s.Items {
+		fmt.Fprintf(&b, "  %d: %s %v ← %d inputs\n", i, it.Out.DType, it.Out.Shape, len(it.Ins))
+	}
+	return b.String()
+}

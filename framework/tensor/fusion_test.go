@@ -1,0 +1,59 @@
+package tensor
+
+import (
+	"testing"
+
+	"github.com/gradforge/gradforge/framework/schedule"
+)
+
+func kernels(t *testing.T, x *Tensor) int {
+	t.Helper()
+	return len(schedule.Create(x.Node()).Items)
+}
+
+func TestFusionKernelCounts(t *testing.T) {
+	a, b, c := Rand(16, 16), Rand(16, 16), Rand(16, 16)
+	d, e, f := Rand(16, 16), Rand(16, 16), Rand(16, 16)
+	col := Rand(16, 1)
+	s := a.Sum(1, KeepDim)
+	cases := []struct {
+		name string
+		x    *Tensor
+		want int
+	}{
+		{"a*b+c is one kernel", a.Mul(b).Add(c), 1},
+		{"a product of six tensors is one kernel", a.Mul(b).Mul(c).Mul(d).Mul(e).Mul(f), 1},
+		{"elementwise into a reduce fuses", a.Mul(b).Add(1).Sum(1), 1},
+		{"elementwise after a reduce fuses", a.Sum(1).Mul(2).Add(col.Reshape(16)), 1},
+		{"matmul is one kernel", a.Matmul(b), 1},
+		{"matmul plus bias and relu is one kernel", a.Matmul(b).Add(c).Relu(), 1},
+		{"movement ops are free", a.Permute(1, 0).Flip(0).Pad([][2]int{{1, 1}, {0, 0}}).Mul(2), 1},
+		{"cat is one kernel", a.Cat(0, b, c), 1},
+		{"a broadcast reduce needs its own buffer", a.Sub(a.Max(1, KeepDim)), 2},
+		{"softmax is three kernels", a.Softmax(1), 3},
+		{"a reduce used twice is computed once", s.Add(s.Exp()).Sum(), 2},
+		{"contiguous splits a chain", a.Mul(b).Contiguous().Add(c), 2},
+		{"a constant costs one kernel", Full(3, 4, 4), 1},
+	}
+	for _, c := range cases {
+		if got := kernels(t, c.x); got != c.want {
+			t.Errorf("%s: %d kernels, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+func TestRealizedTensorsCostNothing(t *testing.T) {
+	x := Rand(8).Mul(2)
+	if err := x.Realize(); err != nil {
+		t.Fatal(err)
+	}
+	if n := kernels(t, x); n != 0 {
+		t.Fatalf("a realized tensor scheduled %d kernels", n)
+	}
+	if n := kernels(t, x.Reshape(2, 4)); n != 0 {
+		t.Fatalf("a reshape of a realized tensor scheduled %d kernels (it shares the buffer)", n)
+	}
+	if n := kernels(t, x.Add(1)); n != 1 {
+		t.Fatalf("x+1 scheduled %d kernels, want 1", n)
+	}
+}
