@@ -33,6 +33,7 @@
 //	DELETE /issues/{n}/labels/{name}                remove one label (404 when absent, like GitHub)
 //	POST   /issues/{n}/assignees, DELETE            add / remove assignees
 //	GET    /pulls, /pulls/{n}, /pulls/{n}/files, /pulls/{n}/commits   from AddPull
+//	POST   /pulls/{n}/requested_reviewers           request reviews (see Reviewers)
 //	POST   /check-runs, PATCH /check-runs/{id}, GET /check-runs/{id}, GET /commits/{ref}/check-runs
 //	GET    /check-runs/{id}/annotations
 //
@@ -93,6 +94,7 @@ type Pull struct {
 	Files     []File
 	Commits   []Commit
 	CreatedAt time.Time
+	Reviewers []string // requested reviewers, added by POST requested_reviewers
 }
 
 // File is one changed file of a pull request.
@@ -337,6 +339,16 @@ func (s *Server) State(repo string, number int) (state, reason string) {
 	return is.state, is.stateReason
 }
 
+// Reviewers returns the reviewers requested on a pull request.
+func (s *Server) Reviewers(repo string, number int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.pulls[key(repo, number)]; p != nil {
+		return append([]string(nil), p.Reviewers...)
+	}
+	return nil
+}
+
 // CheckRuns returns the check runs created in repo, in creation order.
 func (s *Server) CheckRuns(repo string) []CheckRun {
 	s.mu.Lock()
@@ -489,7 +501,7 @@ func (s *Server) repoRoute(r *http.Request, repo string, seg []string, body []by
 	case at(0) == "issues":
 		return s.issueRoute(r, repo, seg[1:], body)
 	case at(0) == "pulls":
-		return s.pullRoute(r, repo, seg[1:])
+		return s.pullRoute(r, repo, seg[1:], body)
 	case at(0) == "check-runs":
 		return s.checkRoute(r, repo, seg[1:], body)
 	case len(seg) == 3 && seg[0] == "commits" && seg[2] == "check-runs" && m == "GET":
@@ -734,7 +746,24 @@ func (s *Server) pullJSON(repo string, p *Pull) *github.PullRequest {
 	return out
 }
 
-func (s *Server) pullRoute(r *http.Request, repo string, seg []string) (int, any) {
+func (s *Server) pullRoute(r *http.Request, repo string, seg []string, body []byte) (int, any) {
+	if len(seg) == 2 && seg[1] == "requested_reviewers" && r.Method == "POST" {
+		n, _ := strconv.Atoi(seg[0])
+		p := s.pulls[key(repo, n)]
+		if p == nil {
+			return http.StatusNotFound, nil
+		}
+		var req struct{ Reviewers []string }
+		if err := json.Unmarshal(body, &req); err != nil {
+			return http.StatusBadRequest, nil
+		}
+		for _, u := range req.Reviewers {
+			if !containsFold(p.Reviewers, u) {
+				p.Reviewers = append(p.Reviewers, u)
+			}
+		}
+		return http.StatusCreated, s.pullJSON(repo, p)
+	}
 	if r.Method != "GET" {
 		return http.StatusNotFound, nil
 	}

@@ -1,0 +1,258 @@
+package bot
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gradforge/gradforge/migrations"
+	"gorm.io/gorm"
+)
+
+// Permanent marks an error that retrying cannot fix (a payload that does not parse, an event
+// the bot cannot act on); the job fails at once instead of backing off.
+func Permanent(err error) error { return &permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (p *permanentError) Error() string { return p.err.Error() }
+func (p *permanentError) Unwrap() error { return p.err }
+
+// Handler processes one delivery. It must be idempotent: a delivery runs again after a
+// failure, and after a crash between the work and the record that it was done.
+type Handler func(ctx context.Context, d Delivery) error
+
+// Workers runs the jobs of stored deliveries. Any number of processes may run Workers on one
+// database: a job is claimed atomically and its claim is a lease, so a job whose process died
+// runs again when the lease expires, and a restart resumes every acknowledged delivery.
+type Workers struct {
+	DB      *gorm.DB
+	Handler Handler
+	Log     *slog.Logger
+	// N is the number of concurrent workers (default 4).
+	N int
+	// Lease is how long a claimed job stays reserved; a handler's context ends before it
+	// (default 2 minutes).
+	Lease time.Duration
+	// Poll is how often idle workers look for due jobs when nothing woke them (default 1s).
+	Poll time.Duration
+	// Backoff is the first retry delay, doubled each attempt up to MaxBackoff (defaults 2s
+	// and 10 minutes); MaxAttempts ends retrying (default 10).
+	Backoff, MaxBackoff time.Duration
+	MaxAttempts         int
+
+	owner string
+	wake  chan struct{}
+	once  sync.Once
+}
+
+// Job is a claimed job.
+type Job struct {
+	ID       int64
+	Attempts int
+	Delivery Delivery
+}
+
+func (w *Workers) init() {
+	w.once.Do(func() {
+		if w.N <= 0 {
+			w.N = 4
+		}
+		if w.Lease <= 0 {
+			w.Lease = 2 * time.Minute
+		}
+		if w.Poll <= 0 {
+			w.Poll = time.Second
+		}
+		if w.Backoff <= 0 {
+			w.Backoff = 2 * time.Second
+		}
+		if w.MaxBackoff <= 0 {
+			w.MaxBackoff = 10 * time.Minute
+		}
+		if w.MaxAttempts <= 0 {
+			w.MaxAttempts = 10
+		}
+		if w.Log == nil {
+			w.Log = slog.Default()
+		}
+		var b [6]byte
+		crand.Read(b[:])
+		w.owner = hex.EncodeToString(b[:])
+		w.wake = make(chan struct{}, 1)
+	})
+}
+
+// Wake tells idle workers that new jobs were stored.
+func (w *Workers) Wake() {
+	w.init()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the workers until ctx is done and they have finished their current jobs.
+func (w *Workers) Run(ctx context.Context) {
+	w.init()
+	var wg sync.WaitGroup
+	for i := 0; i < w.N; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.loop(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (w *Workers) loop(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		job, err := w.Claim(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.Log.ErrorContext(ctx, "claim bot job", "err", err)
+		}
+		if job != nil {
+			w.run(ctx, job)
+			w.Wake() // there may be more; let a sibling look too
+			continue
+		}
+		t.Reset(w.Poll)
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// Claim reserves the oldest due job, or returns nil when none is due.
+func (w *Workers) Claim(ctx context.Context) (*Job, error) {
+	w.init()
+	now := time.Now().UTC()
+	skip := ""
+	if migrations.DriverOf(w.DB) == migrations.Postgres {
+		skip = " FOR UPDATE SKIP LOCKED"
+	}
+	// On SQLite the single UPDATE is atomic because writers are serialised; on PostgreSQL the
+	// row lock taken by the subquery makes concurrent claimers skip to the next job.
+	var rows []struct {
+		ID         int64
+		DeliveryID string
+		Attempts   int
+	}
+	err := w.DB.WithContext(ctx).Raw(`UPDATE bot_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?, locked_until = ?, updated_at = ?
+		WHERE id = (SELECT id FROM bot_jobs WHERE (state = 'queued' AND run_after <= ?) OR (state = 'running' AND locked_until < ?)
+		ORDER BY run_after, id LIMIT 1`+skip+`)
+		RETURNING id, delivery_id, attempts`, w.owner, now.Add(w.Lease), now, now, now).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("claim job: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	j := &Job{ID: rows[0].ID, Attempts: rows[0].Attempts}
+	var d struct {
+		DeliveryID     string
+		Event          string
+		Action         string
+		InstallationID int64
+		Repo           string
+		Payload        []byte
+	}
+	if err := w.DB.WithContext(ctx).Raw(`SELECT delivery_id, event, action, installation_id, repo, payload FROM bot_deliveries WHERE delivery_id = ?`, rows[0].DeliveryID).Scan(&d).Error; err != nil {
+		return nil, fmt.Errorf("load delivery %s: %w", rows[0].DeliveryID, err)
+	}
+	j.Delivery = Delivery{ID: d.DeliveryID, Event: d.Event, Action: d.Action, InstallationID: d.InstallationID, Repo: d.Repo, Payload: d.Payload}
+	return j, nil
+}
+
+func (w *Workers) run(ctx context.Context, j *Job) {
+	hctx, cancel := context.WithTimeout(ctx, w.Lease*9/10)
+	defer cancel()
+	start := time.Now()
+	err := w.call(hctx, j)
+	log := w.Log.With("delivery", j.Delivery.ID, "event", j.Delivery.Event, "action", j.Delivery.Action, "attempt", j.Attempts, "took", time.Since(start))
+	// The outcome is recorded even while shutting down, so a finished job is not rerun.
+	dbctx := context.WithoutCancel(ctx)
+	now := time.Now().UTC()
+	var perm *permanentError
+	switch {
+	case err == nil:
+		err = w.finish(dbctx, j, "done", now, "")
+		log.DebugContext(ctx, "bot job done")
+	case errors.As(err, &perm) || j.Attempts >= w.MaxAttempts:
+		log.ErrorContext(ctx, "bot job failed for good", "err", err)
+		err = w.finish(dbctx, j, "failed", now, err.Error())
+	default:
+		delay := w.backoff(j.Attempts)
+		log.WarnContext(ctx, "bot job failed; will retry", "err", err, "in", delay)
+		err = w.finish(dbctx, j, "queued", now.Add(delay), err.Error())
+	}
+	if err != nil {
+		log.ErrorContext(ctx, "record bot job outcome", "err", err)
+	}
+}
+
+// call runs the handler, turning a panic into an error so one bad payload cannot stop a worker.
+func (w *Workers) call(ctx context.Context, j *Job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return w.Handler(ctx, j.Delivery)
+}
+
+func (w *Workers) backoff(attempt int) time.Duration {
+	d := w.Backoff
+	for i := 1; i < attempt && d < w.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, w.MaxBackoff)
+	return d/2 + rand.N(d/2+1) // jitter, so retries of a burst do not arrive together
+}
+
+// finish records a job's outcome, only while this worker still holds it.
+func (w *Workers) finish(ctx context.Context, j *Job, state string, runAfter time.Time, errText string) error {
+	if len(errText) > 4000 {
+		errText = errText[:4000]
+	}
+	now := time.Now().UTC()
+	res := w.DB.WithContext(ctx).Exec(`UPDATE bot_jobs SET state = ?, run_after = ?, last_error = ?, locked_by = '', locked_until = NULL, updated_at = ?
+		WHERE id = ? AND locked_by = ? AND attempts = ?`, state, runAfter, errText, now, j.ID, w.owner, j.Attempts)
+	if res.Error != nil {
+		return fmt.Errorf("record job %d as %s: %w", j.ID, state, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		w.Log.WarnContext(ctx, "bot job lease lost before it finished; another worker owns it now", "job", j.ID)
+	}
+	return nil
+}
+
+// JobState is a job's state as stored, for tests and the console.
+type JobState struct {
+	DeliveryID string
+	State      string
+	Attempts   int
+	LastError  string
+}
+
+// JobStates lists jobs, oldest first.
+func JobStates(ctx context.Context, db *gorm.DB) ([]JobState, error) {
+	var out []JobState
+	err := db.WithContext(ctx).Raw(`SELECT delivery_id, state, attempts, last_error FROM bot_jobs ORDER BY id`).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list bot jobs: %w", err)
+	}
+	return out, nil
+}
