@@ -149,6 +149,25 @@ func (Run) TableName() string { return "ci_runs" }
 
 const waiting = "waiting"
 
+// ErrNoGitHub is returned when the Service has no Checks (the forge runs without a GitHub App).
+var ErrNoGitHub = errors.New("ci has no GitHub client: configure the GitHub App")
+
+func (s *Service) checks() Checks {
+	if s.Checks == nil {
+		return noGitHub{}
+	}
+	return s.Checks
+}
+
+type noGitHub struct{}
+
+func (noGitHub) CreateCheckRun(context.Context, string, CheckRun) (int64, error) {
+	return 0, ErrNoGitHub
+}
+func (noGitHub) UpdateCheckRun(context.Context, string, int64, CheckRun) error { return ErrNoGitHub }
+func (noGitHub) Comment(context.Context, string, int, string, string) error    { return ErrNoGitHub }
+func (noGitHub) Label(context.Context, string, int, []string, []string) error  { return ErrNoGitHub }
+
 func (s *Service) log() *slog.Logger {
 	if s.Log == nil {
 		return slog.Default()
@@ -212,7 +231,7 @@ func (s *Service) OkToTest(ctx context.Context, repo string, number int) error {
 	if err := s.DB.WithContext(ctx).Save(&p).Error; err != nil {
 		return fmt.Errorf("ok-to-test %s#%d: %w", repo, number, err)
 	}
-	if err := s.Checks.Label(ctx, repo, number, nil, []string{NeedsOkToTest}); err != nil {
+	if err := s.checks().Label(ctx, repo, number, nil, []string{NeedsOkToTest}); err != nil {
 		return fmt.Errorf("ok-to-test %s#%d: %w", repo, number, err)
 	}
 	return s.start(ctx, p, Gates, true)
@@ -310,7 +329,7 @@ func (s *Service) latest(ctx context.Context, p pullRow) (map[string]Run, error)
 
 // await marks the head's checks action_required and labels the pull request, once per head.
 func (s *Service) await(ctx context.Context, p pullRow) error {
-	if err := s.Checks.Label(ctx, p.Repo, p.Number, []string{NeedsOkToTest}, nil); err != nil {
+	if err := s.checks().Label(ctx, p.Repo, p.Number, []string{NeedsOkToTest}, nil); err != nil {
 		return fmt.Errorf("label %s#%d: %w", p.Repo, p.Number, err)
 	}
 	latest, err := s.latest(ctx, p)
@@ -329,7 +348,7 @@ func (s *Service) await(ctx context.Context, p pullRow) error {
 			}
 			continue
 		}
-		id, err := s.Checks.CreateCheckRun(ctx, p.Repo, CheckRun{Name: g, HeadSHA: p.HeadSHA, ExternalID: strconv.FormatInt(r.ID, 10),
+		id, err := s.checks().CreateCheckRun(ctx, p.Repo, CheckRun{Name: g, HeadSHA: p.HeadSHA, ExternalID: strconv.FormatInt(r.ID, 10),
 			DetailsURL: s.detailsURL(p), Conclusion: ActionRequired, Status: Completed,
 			Output: &Output{Title: "Waiting for a maintainer's /ok-to-test", Summary: fmt.Sprintf(
 				"@%s is not yet a trusted contributor here, so no code from this pull request runs on the CI runners "+
@@ -397,7 +416,7 @@ func (s *Service) start(ctx context.Context, p pullRow, gates []string, again bo
 			continue
 		}
 		if r.CheckRunID == 0 {
-			id, err := s.Checks.CreateCheckRun(ctx, p.Repo, CheckRun{Name: g, HeadSHA: p.HeadSHA, ExternalID: strconv.FormatInt(r.ID, 10),
+			id, err := s.checks().CreateCheckRun(ctx, p.Repo, CheckRun{Name: g, HeadSHA: p.HeadSHA, ExternalID: strconv.FormatInt(r.ID, 10),
 				DetailsURL: s.detailsURL(p), Status: Queued, Output: &Output{Title: "Queued for a runner", Summary: s.gateBlurb(g)}})
 			if err != nil {
 				return fmt.Errorf("create %s check for %s#%d: %w", g, p.Repo, p.Number, err)
@@ -477,7 +496,7 @@ func (s *Service) finish(ctx context.Context, r Run, conclusion, title, summary 
 		if i == 0 {
 			cr.Status, cr.Conclusion = Completed, conclusion
 		}
-		if err := s.Checks.UpdateCheckRun(ctx, r.Repo, r.CheckRunID, cr); err != nil {
+		if err := s.checks().UpdateCheckRun(ctx, r.Repo, r.CheckRunID, cr); err != nil {
 			return fmt.Errorf("update %s check run %d: %w", r.Gate, r.CheckRunID, err)
 		}
 	}
@@ -535,7 +554,7 @@ func (s *Service) outcome(ctx context.Context, r Run, data []byte) (*Output, str
 		if rep.Over() {
 			concl = Failure
 		}
-		if err := s.Checks.Comment(ctx, r.Repo, r.Number, "lines", "### Line count\n\n"+rep.Markdown(false)); err != nil {
+		if err := s.checks().Comment(ctx, r.Repo, r.Number, "lines", "### Line count\n\n"+rep.Markdown(false)); err != nil {
 			return nil, "", fmt.Errorf("post line-count comment: %w", err)
 		}
 		return &Output{Title: rep.Title(), Summary: rep.Markdown(false), Text: "#### Every core file\n\n" + rep.Markdown(true)}, concl, nil
