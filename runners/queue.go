@@ -501,7 +501,8 @@ func (q *Queue) Finish(ctx context.Context, runnerID, jobID int64, attempt int, 
 		if err != nil {
 			return fmt.Errorf("finish job %d: %w", jobID, err)
 		}
-		if j.State == Finished && j.Runner == runnerID && j.Attempt == attempt {
+		if j.State == Finished && j.Runner == runnerID && j.Attempt == attempt &&
+			j.Conclusion == rep.Conclusion && j.ExitCode == rep.ExitCode && j.Message == rep.Message {
 			return nil // a retried finish
 		}
 		return fmt.Errorf("finish job %d attempt %d: %w", jobID, attempt, ErrLeaseLost)
@@ -537,37 +538,54 @@ func (q *Queue) Reap(ctx context.Context) (int, error) {
 		q.Log.InfoContext(ctx, "requeued jobs whose lease lapsed", "jobs", requeued.RowsAffected)
 		q.wakeAll()
 	}
+	if failed.RowsAffected+cancelled.RowsAffected > 0 {
+		q.deliverAll(ctx)
+	}
 	return int(requeued.RowsAffected + failed.RowsAffected + cancelled.RowsAffected), nil
 }
 
-// deliverAll hands every finished, undelivered job to Results; failures stay undelivered
-// for the next round.
+// deliverAll hands every finished, undelivered job to Results. Each delivery is claimed
+// first (for a minute), so concurrent rounds in this or another replica don't deliver a job
+// twice; a failed delivery releases its claim and is retried next round, and a replica that
+// dies mid-delivery leaves a claim that expires.
 func (q *Queue) deliverAll(ctx context.Context) {
 	r := q.results.Load()
 	if r == nil || *r == nil {
 		return
 	}
 	var ids []int64
-	if err := q.db.WithContext(ctx).Raw(`SELECT id FROM runner_jobs WHERE state = 'finished' AND delivered_at IS NULL ORDER BY id LIMIT 100`).Scan(&ids).Error; err != nil {
+	if err := q.db.WithContext(ctx).Raw(`SELECT id FROM runner_jobs WHERE state = 'finished' AND delivered_at IS NULL
+		AND delivery_claim_ms < ? ORDER BY id LIMIT 100`, nowMS()).Scan(&ids).Error; err != nil {
 		q.Log.ErrorContext(ctx, "list undelivered jobs", "err", err)
 		return
 	}
 	for _, id := range ids {
-		j, err := q.Get(ctx, id)
-		if err != nil {
-			q.Log.ErrorContext(ctx, "load finished job", "job", id, "err", err)
+		ms := nowMS()
+		claim := q.db.WithContext(ctx).Exec(`UPDATE runner_jobs SET delivery_claim_ms = ?
+			WHERE id = ? AND delivered_at IS NULL AND delivery_claim_ms < ?`, ms+time.Minute.Milliseconds(), id, ms)
+		if claim.Error != nil {
+			q.Log.ErrorContext(ctx, "claim job delivery", "job", id, "err", claim.Error)
 			continue
 		}
-		res, err := q.result(ctx, id)
+		if claim.RowsAffected == 0 {
+			continue // another round has it
+		}
+		j, err := q.Get(ctx, id)
+		var res Result
+		if err == nil {
+			res, err = q.result(ctx, id)
+		}
 		if err == nil {
 			err = (*r).JobFinished(ctx, j, res)
 		}
+		mark := `UPDATE runner_jobs SET delivered_at = ? WHERE id = ?`
+		args := []any{time.Now().UTC(), id}
 		if err != nil {
 			q.Log.WarnContext(ctx, "deliver job result; will retry", "job", id, "err", err)
-			continue
+			mark, args = `UPDATE runner_jobs SET delivery_claim_ms = 0 WHERE id = ?`, []any{id}
 		}
-		if err := q.db.WithContext(ctx).Exec(`UPDATE runner_jobs SET delivered_at = ? WHERE id = ?`, time.Now().UTC(), id).Error; err != nil {
-			q.Log.ErrorContext(ctx, "mark job delivered", "job", id, "err", err)
+		if err := q.db.WithContext(context.WithoutCancel(ctx)).Exec(mark, args...).Error; err != nil {
+			q.Log.ErrorContext(ctx, "record job delivery", "job", id, "err", err)
 		}
 	}
 }
@@ -602,7 +620,7 @@ func (q *Queue) Run(ctx context.Context, interval time.Duration) {
 		if _, err := q.Reap(ctx); err != nil && ctx.Err() == nil {
 			q.Log.ErrorContext(ctx, "reap leases", "err", err)
 		}
-		q.deliverAll(ctx)
+		q.deliverAll(ctx) // retries deliveries that failed earlier
 		select {
 		case <-ctx.Done():
 			return
