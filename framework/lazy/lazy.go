@@ -6,6 +6,7 @@ package lazy
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/gradforge/gradforge/framework/dtype"
 	rt "github.com/gradforge/gradforge/framework/runtime"
@@ -84,8 +85,20 @@ type Buffer struct {
 	Mem rt.Buffer
 }
 
+// sinceGC counts bytes allocated since the last forced collection. Device memory is invisible
+// to the Go collector, whose heap here is only small node structs: without a nudge it would
+// rarely run, and dead tensors would hold gigabytes of device memory.
+var sinceGC atomic.Int64
+
+// gcEvery is the device memory allocated between forced collections.
+const gcEvery = 512 << 20
+
 // NewBuffer allocates n bytes on dev and frees them when the returned Buffer is collected.
 func NewBuffer(dev rt.Device, n int) (*Buffer, error) {
+	if sinceGC.Add(int64(n)) > gcEvery {
+		sinceGC.Store(0)
+		runtime.GC()
+	}
 	m, err := dev.Alloc(n)
 	if err != nil {
 		return nil, fmt.Errorf("alloc %d bytes on %s: %w", n, dev.Name(), err)

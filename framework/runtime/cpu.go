@@ -36,7 +36,14 @@ type CPU struct {
 	mu       sync.Mutex
 	progs    map[string]*cpuProgram // loaded in this process, by cache key
 	compiles atomic.Int64
+	pool     map[int][][]byte // freed mappings by size, reused before mapping new memory
+	pooled   int
 }
+
+// maxPooled bounds the bytes of freed buffers kept for reuse. Reusing a mapping skips the
+// page faults (and zeroing) that fresh memory costs on its first write, which for a large
+// elementwise kernel costs more than the arithmetic.
+const maxPooled = 1 << 30
 
 // NewCPU opens a CPU device whose compiled kernels are cached in dir (default
 // $GRADFORGE_CACHE/cpu, else os.UserCacheDir()/gradforge/cpu). It fails with the fix spelled out
@@ -66,7 +73,7 @@ func NewCPU(dir string) (*CPU, error) {
 	if cc == "" {
 		return nil, errors.New("no C compiler found (tried $CC, cc, gcc, clang): the CPU device compiles kernels with one; install it with `apt-get install gcc`")
 	}
-	d := &CPU{dir: dir, cc: cc, progs: map[string]*cpuProgram{}}
+	d := &CPU{dir: dir, cc: cc, progs: map[string]*cpuProgram{}, pool: map[int][][]byte{}}
 	// Floats may be reassociated (so reductions vectorize); NaN and infinity keep their meaning.
 	d.flags = []string{"-O2", "-fPIC", "-shared", "-fno-math-errno", "-fassociative-math",
 		"-fno-signed-zeros", "-fno-trapping-math", "-march=native"}
@@ -99,23 +106,48 @@ func (b *cpuBuffer) Ptr() uintptr {
 	return uintptr(unsafe.Pointer(&b.mem[0]))
 }
 
-// Alloc implements Device with an anonymous private mapping.
+// Alloc implements Device with an anonymous private mapping (transparent huge pages where
+// the buffer is large), or a freed one of the same size.
 func (d *CPU) Alloc(n int) (Buffer, error) {
 	if n == 0 {
 		return &cpuBuffer{dev: d}, nil
 	}
+	d.mu.Lock()
+	if l := d.pool[n]; len(l) > 0 {
+		m := l[len(l)-1]
+		d.pool[n], d.pooled = l[:len(l)-1], d.pooled-n
+		d.mu.Unlock()
+		return &cpuBuffer{mem: m, dev: d}, nil
+	}
+	d.mu.Unlock()
 	m, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %d bytes: %w", n, err)
 	}
+	if n >= 4<<20 {
+		_ = unix.Madvise(m, unix.MADV_HUGEPAGE) // fewer page faults; a hint only
+	}
 	return &cpuBuffer{mem: m, dev: d}, nil
 }
 
-// Free implements Device.
+// Free implements Device: the memory goes to the reuse pool, or back to the system when
+// the pool is full.
 func (d *CPU) Free(b Buffer) {
-	if cb, ok := b.(*cpuBuffer); ok && len(cb.mem) > 0 {
-		_ = unix.Munmap(cb.mem)
-		cb.mem = nil
+	cb, ok := b.(*cpuBuffer)
+	if !ok || len(cb.mem) == 0 {
+		return
+	}
+	m := cb.mem
+	cb.mem = nil
+	d.mu.Lock()
+	if d.pooled+len(m) <= maxPooled {
+		d.pool[len(m)] = append(d.pool[len(m)], m)
+		d.pooled += len(m)
+		m = nil
+	}
+	d.mu.Unlock()
+	if m != nil {
+		_ = unix.Munmap(m)
 	}
 }
 

@@ -35,14 +35,15 @@ type Schedule struct {
 
 type scheduler struct {
 	parents map[*lazy.Node]int
-	own     map[*lazy.Node]bool // nodes that get their own buffer
+	parent  map[*lazy.Node]*lazy.Node // one consumer of each node
+	own     map[*lazy.Node]bool       // nodes that get their own buffer
 	done    map[*lazy.Node]bool
 	s       *Schedule
 }
 
 // Create schedules everything needed to realize targets. Already-realized nodes cost nothing.
 func Create(targets ...*lazy.Node) *Schedule {
-	sc := &scheduler{parents: map[*lazy.Node]int{}, own: map[*lazy.Node]bool{}, done: map[*lazy.Node]bool{},
+	sc := &scheduler{parents: map[*lazy.Node]int{}, parent: map[*lazy.Node]*lazy.Node{}, own: map[*lazy.Node]bool{}, done: map[*lazy.Node]bool{},
 		s: &Schedule{Aliases: map[*lazy.Node]*lazy.Node{}}}
 	seen := map[*lazy.Node]bool{}
 	var count func(n *lazy.Node)
@@ -53,6 +54,7 @@ func Create(targets ...*lazy.Node) *Schedule {
 		seen[n] = true
 		for _, s := range uniq(n.Src) {
 			sc.parents[s]++
+			sc.parent[s] = n
 			count(s)
 		}
 	}
@@ -68,8 +70,8 @@ func Create(targets ...*lazy.Node) *Schedule {
 		}
 		roots = append(roots, root)
 	}
-	for n, c := range sc.parents {
-		if (c > 1 && n.Op.IsReduce()) || n.Op == lazy.Contiguous {
+	for n := range sc.parents {
+		if (n.Op.IsReduce() && sc.shared(n)) || n.Op == lazy.Contiguous {
 			sc.own[n] = true
 		}
 	}
@@ -77,6 +79,19 @@ func Create(targets ...*lazy.Node) *Schedule {
 		sc.kernel(r)
 	}
 	return sc.s
+}
+
+// shared reports whether n has several consumers, directly or through movement ops (a reduce
+// reshaped once and used three times is computed once).
+func (sc *scheduler) shared(n *lazy.Node) bool {
+	for sc.parents[n] == 1 {
+		p := sc.parent[n]
+		if !p.Op.IsMovement() {
+			return false
+		}
+		n = p
+	}
+	return sc.parents[n] > 1
 }
 
 func uniq(s []*lazy.Node) []*lazy.Node {

@@ -31,6 +31,7 @@ func TestFusionKernelCounts(t *testing.T) {
 		{"cat is one kernel", a.Cat(0, b, c), 1},
 		{"a broadcast reduce needs its own buffer", a.Sub(a.Max(1, KeepDim)), 2},
 		{"softmax is three kernels", a.Softmax(1), 3},
+		{"softmax of a matmul computes the matmul once", a.Matmul(b).Softmax(1), 4},
 		{"a reduce used twice is computed once", s.Add(s.Exp()).Sum(), 2},
 		{"contiguous splits a chain", a.Mul(b).Contiguous().Add(c), 2},
 		{"a constant costs one kernel", Full(3, 4, 4), 1},

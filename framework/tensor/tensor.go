@@ -17,6 +17,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -493,7 +494,7 @@ func (t *Tensor) String() string {
 	var rec func(dim, off int)
 	rec = func(dim, off int) {
 		if dim == t.Ndim() {
-			fmt.Fprintf(&b, "%g", f[off])
+			b.WriteString(strconv.FormatFloat(f[off], 'g', -1, 32))
 			return
 		}
 		b.WriteByte('[')
