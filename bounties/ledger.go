@@ -1,0 +1,165 @@
+package bounties
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Ledger accounts. An account is a name; its balance is the sum of its rows. The convention:
+// money flows from the account with the negative row to the one with the positive row.
+//
+//	sponsor:<login>  what a sponsor has put in (negative) net of refunds
+//	platform         the forge's own money: maintainers' funding and tips (negative when spent)
+//	bounty:<id>      a bounty's pool (escrow): funded minus awarded minus refunded
+//	payable:<login>  approved credits not yet transferred to the contributor
+//	paid:<login>     what has left through Stripe transfers to the contributor
+const (
+	acctPlatform = "platform"
+)
+
+func acctSponsor(login string) string { return "sponsor:" + login }
+func acctBounty(id int64) string      { return fmt.Sprintf("bounty:%d", id) }
+func acctPayable(login string) string { return "payable:" + login }
+func acctPaid(login string) string    { return "paid:" + login }
+
+// leg is one ledger row: amount cents into account (negative: out of it).
+type leg struct {
+	account string
+	cents   int64
+}
+
+// move is the two legs of moving cents from one account to another.
+func move(from, to string, cents int64) []leg {
+	return []leg{{from, -cents}, {to, cents}}
+}
+
+// txnRefs ties a ledger transaction to what caused it.
+type txnRefs struct {
+	bounty, credit, funding *int64
+}
+
+// post writes one balanced ledger transaction under a unique key and reports whether it
+// wrote it: a key already posted is a no-op, which is what makes webhook replays, retries
+// and racing workers harmless. Legs must be non-zero and sum to zero.
+func post(tx *gorm.DB, at time.Time, key, kind, memo string, refs txnRefs, legs ...leg) (bool, error) {
+	var sum int64
+	for _, l := range legs {
+		if l.cents == 0 || l.account == "" {
+			return false, fmt.Errorf("ledger %s: empty leg %+v", key, l)
+		}
+		sum += l.cents
+	}
+	if len(legs) < 2 || sum != 0 {
+		return false, fmt.Errorf("ledger %s: %d legs summing to %d, want at least 2 summing to 0", key, len(legs), sum)
+	}
+	n, err := exec(tx, `INSERT INTO bounty_ledger_txns (key, kind, bounty_id, credit_id, funding_id, memo, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+		key, kind, refs.bounty, refs.credit, refs.funding, memo, at)
+	if err != nil {
+		return false, fmt.Errorf("ledger %s: %w", key, err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	var id int64
+	if err := tx.Raw(`SELECT id FROM bounty_ledger_txns WHERE key = ?`, key).Scan(&id).Error; err != nil {
+		return false, fmt.Errorf("ledger %s: %w", key, err)
+	}
+	for _, l := range legs {
+		if err := tx.Exec(`INSERT INTO bounty_ledger_entries (txn_id, account, amount_cents) VALUES (?, ?, ?)`, id, l.account, l.cents).Error; err != nil {
+			return false, fmt.Errorf("ledger %s: %w", key, err)
+		}
+	}
+	return true, nil
+}
+
+// balance sums an account's rows.
+func balance(tx *gorm.DB, account string) (int64, error) {
+	var b int64
+	err := tx.Raw(`SELECT COALESCE(SUM(amount_cents), 0) FROM bounty_ledger_entries WHERE account = ?`, account).Scan(&b).Error
+	if err != nil {
+		return 0, fmt.Errorf("balance of %s: %w", account, err)
+	}
+	return b, nil
+}
+
+// Balance returns an account's balance in cents, derived from the ledger.
+func (s *Service) Balance(ctx context.Context, account string) (int64, error) {
+	return balance(s.db.WithContext(ctx), account)
+}
+
+// LedgerEntry is one ledger row with its transaction.
+type LedgerEntry struct {
+	TxnID       int64
+	Key         string
+	Kind        string
+	Account     string
+	AmountCents int64
+	Memo        string
+	CreatedAt   time.Time
+}
+
+// Ledger lists the rows touching accounts with the given prefix ("" for all), newest first.
+func (s *Service) Ledger(ctx context.Context, accountPrefix string, limit int) ([]LedgerEntry, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var out []LedgerEntry
+	err := s.db.WithContext(ctx).Raw(`SELECT t.id AS txn_id, t.key, t.kind, e.account, e.amount_cents, t.memo, t.created_at
+		FROM bounty_ledger_entries e JOIN bounty_ledger_txns t ON t.id = e.txn_id
+		WHERE e.account LIKE ? ORDER BY e.id DESC LIMIT ?`, accountPrefix+"%", limit).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list ledger: %w", err)
+	}
+	return out, nil
+}
+
+// Imbalance is a ledger transaction whose rows do not sum to zero.
+type Imbalance struct {
+	Key string
+	Sum int64
+}
+
+// Audit checks the whole ledger: every transaction sums to zero and has rows, every paid
+// credit has its transfer posted, every funded funding its funding posted. It returns what is
+// wrong, or nothing.
+func (s *Service) Audit(ctx context.Context) ([]string, error) {
+	db := s.db.WithContext(ctx)
+	var bad []Imbalance
+	if err := db.Raw(`SELECT t.key, COALESCE(SUM(e.amount_cents), 0) AS sum FROM bounty_ledger_txns t
+		LEFT JOIN bounty_ledger_entries e ON e.txn_id = t.id GROUP BY t.id, t.key
+		HAVING COALESCE(SUM(e.amount_cents), 0) <> 0 OR COUNT(e.id) < 2`).Scan(&bad).Error; err != nil {
+		return nil, fmt.Errorf("audit ledger: %w", err)
+	}
+	var out []string
+	for _, b := range bad {
+		out = append(out, fmt.Sprintf("transaction %s sums to %d cents", b.Key, b.Sum))
+	}
+	var keys []string
+	if err := db.Raw(`SELECT 'credit ' || c.id FROM bounty_credits c WHERE c.state = 'paid' AND NOT EXISTS
+		(SELECT 1 FROM bounty_ledger_txns t WHERE t.key = 'transfer:' || c.id)`).Scan(&keys).Error; err != nil {
+		return nil, fmt.Errorf("audit credits: %w", err)
+	}
+	for _, k := range keys {
+		out = append(out, k+" is paid without a transfer in the ledger")
+	}
+	keys = nil
+	if err := db.Raw(`SELECT 'funding ' || f.id FROM bounty_fundings f WHERE f.state IN ('funded', 'refunding', 'refunded') AND NOT EXISTS
+		(SELECT 1 FROM bounty_ledger_txns t WHERE t.key = 'funding:' || f.id)`).Scan(&keys).Error; err != nil {
+		return nil, fmt.Errorf("audit fundings: %w", err)
+	}
+	for _, k := range keys {
+		out = append(out, k+" is funded without a ledger entry")
+	}
+	var neg []Imbalance
+	if err := db.Raw(`SELECT account AS key, SUM(amount_cents) AS sum FROM bounty_ledger_entries
+		WHERE account LIKE 'bounty:%' OR account LIKE 'payable:%' GROUP BY account HAVING SUM(amount_cents) < 0`).Scan(&neg).Error; err != nil {
+		return nil, fmt.Errorf("audit balances: %w", err)
+	}
+	for _, n := range neg {
+		out = append(out, fmt.Sprintf("account %s is overdrawn at %d cents", n.Key, n.Sum))
+	}
+	return out, nil
+}
