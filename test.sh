@@ -15,6 +15,8 @@ need_deb gcc
 need_deb git
 need_deb python3-numpy
 need_deb bubblewrap
+need_deb chromium
+need_go_tool stripe-mock github.com/stripe/stripe-mock@latest
 # --- end of needs ---
 
 if [ ${#debs[@]} -gt 0 ]; then
