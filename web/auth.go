@@ -90,7 +90,10 @@ func (a *App) githubCallback(c *gin.Context) {
 		a.fail(c, http.StatusNotFound, "Sign in with GitHub is not configured on this server.")
 		return
 	}
-	cookie, _ := c.Cookie(oauthCookie)
+	var cookie string // raw: gin's c.Cookie would unescape the escaped next path
+	if ck, err := c.Request.Cookie(oauthCookie); err == nil {
+		cookie = ck.Value
+	}
 	a.setCookie(c, oauthCookie, "", -1)
 	parts := strings.Split(cookie, "|")
 	if len(parts) != 3 || !hmacEqual(parts[2], a.sign("oauth", parts[0]+"|"+parts[1])) || parts[0] != c.Query("state") || c.Query("state") == "" {

@@ -18,7 +18,7 @@ import (
 
 const (
 	chartW, chartH           = 760, 320
-	padL, padR, padT, padB   = 64, 16, 36, 44
+	padL, padR, padT, padB   = 64, 16, 36, 72
 	plotW, plotH             = chartW - padL - padR, chartH - padT - padB
 	chartStyle               = `<style>text{font:12px system-ui,sans-serif;fill:#5c6675}.t{font-size:14px;font-weight:600;fill:#1d2430}.g{stroke:#dde1e7}.a{stroke:#9aa3ae}@media (prefers-color-scheme:dark){.t{fill:#e6e9ef}text{fill:#a3acb9}.g{stroke:#2e343e}}</style>`
 	chartEmptyMessage        = "No data yet"
@@ -163,15 +163,15 @@ func lineChart(title, ylabel string, series []Series, relative bool) []byte {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s %s: %s %s</title></circle>`,
 				x(idx[p.SHA]), y(val(s, p.Value)), col, html.EscapeString(s.Name), html.EscapeString(shortSHA(p.SHA)), fmtTick(p.Value), html.EscapeString(s.Unit))
 		}
-		if len(series) > 1 && si < 6 { // legend: three per row, two rows, right of the title
+		if len(series) > 1 && si < 8 { // legend under the axis: four per row, two rows
 			name := s.Name
 			if len(name) > chartMaxLegendCharacters {
 				name = name[:chartMaxLegendCharacters-1] + "…"
 			}
-			if si == 5 && len(series) > 6 {
-				name = fmt.Sprintf("and %d more (hover the points)", len(series)-5)
+			if si == 7 && len(series) > 8 {
+				name = fmt.Sprintf("and %d more (hover the points)", len(series)-7)
 			}
-			lx, ly := padL+300+(si%3)*140, 12+(si/3)*14
+			lx, ly := padL+(si%4)*170, padT+plotH+52+(si/4)*16
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>`, lx, ly-9, col, lx+14, ly, html.EscapeString(name))
 		}
 	}
@@ -187,13 +187,14 @@ func barChart(title string, months []MonthTotal) []byte {
 		svgEmpty(&b)
 		return b.Bytes()
 	}
+	months = fillMonths(months)
 	hi := 0.0
 	for _, m := range months {
 		hi = math.Max(hi, float64(m.Cents)/100)
 	}
 	y := yAxis(&b, 0, hi, "US dollars")
 	slot := float64(plotW) / float64(len(months))
-	w := math.Max(2, slot*0.7)
+	w := math.Min(56, math.Max(2, slot*0.7))
 	every := 1 + len(months)/12 // at most about twelve month labels
 	for i, m := range months {
 		x := padL + float64(i)*slot + (slot-w)/2
@@ -201,7 +202,7 @@ func barChart(title string, months []MonthTotal) []byte {
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s</title></rect>`,
 			x, top, w, padT+plotH-top, palette[2], m.Month.Format("Jan 2006"), money(m.Cents))
 		if i%every == 0 {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x+w/2, padT+plotH+18, m.Month.Format("Jan 06"))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x+w/2, padT+plotH+18, m.Month.Format("Jan 2006"))
 		}
 	}
 	fmt.Fprintf(&b, `<line class="a" x1="%d" x2="%d" y1="%d" y2="%d"/></svg>`, padL, padL+plotW, padT+plotH, padT+plotH)
@@ -295,4 +296,21 @@ func (a *App) apiChart(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, data)
+}
+
+// fillMonths puts the months without payouts back in, as zero bars, so the x axis is time.
+func fillMonths(in []MonthTotal) []MonthTotal {
+	if len(in) < 2 {
+		return in
+	}
+	by := map[time.Time]int64{}
+	for _, m := range in {
+		by[m.Month] += m.Cents
+	}
+	var out []MonthTotal
+	last := in[len(in)-1].Month
+	for t := in[0].Month; !t.After(last) && len(out) < 240; t = t.AddDate(0, 1, 0) {
+		out = append(out, MonthTotal{Month: t, Cents: by[t]})
+	}
+	return out
 }

@@ -312,7 +312,7 @@ func (m *memData) SpeedHistory(context.Context, string) ([]Series, error) {
 	var mm, conv Series
 	mm.Name, mm.Unit, conv.Name, conv.Unit = "matmul_512", "ns/op", "conv2d_64", "ns/op"
 	for i := range 12 {
-		sha := fmt.Sprintf("%040x", i+1)
+		sha := fmt.Sprintf("%07x%033d", (i+1)*0x1f3a5b7, i)
 		mm.Points = append(mm.Points, Point{SHA: sha, At: t0.Add(time.Duration(i) * 24 * time.Hour), Value: 1e6 - float64(i)*2e4})
 		conv.Points = append(conv.Points, Point{SHA: sha, At: t0.Add(time.Duration(i) * 24 * time.Hour), Value: 3e6 + float64(i%4)*1e5})
 	}
@@ -323,7 +323,7 @@ func (m *memData) LineHistory(context.Context, string) (Series, error) {
 	t0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	s := Series{Name: "framework core", Unit: "lines"}
 	for i := range 12 {
-		s.Points = append(s.Points, Point{SHA: fmt.Sprintf("%040x", i+1), At: t0.Add(time.Duration(i) * 24 * time.Hour), Value: float64(7000 + i*90)})
+		s.Points = append(s.Points, Point{SHA: fmt.Sprintf("%07x%033d", (i+1)*0x1f3a5b7, i), At: t0.Add(time.Duration(i) * 24 * time.Hour), Value: float64(7000 + i*90)})
 	}
 	return s, nil
 }
