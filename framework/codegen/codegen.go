@@ -64,24 +64,24 @@ func (k *Kernel) Launch(d *Dialect) (global, local [3]int) {
 func Lower(ast *AST, d *Dialect) *Kernel {
 	var red *Expr
 	views := map[*Expr]view.Stack{}
-	seen := map[*Expr]bool{}
-	var walk func(e *Expr)
-	walk = func(e *Expr) {
+	seen, pre := map[*Expr]bool{}, map[*Expr]bool{} // pre: below the reduce
+	var walk func(e *Expr, below bool)
+	walk = func(e *Expr, below bool) {
 		if seen[e] {
 			return
 		}
-		seen[e] = true
+		seen[e], pre[e] = true, below
 		if e.Op.IsReduce() {
-			red = e
+			red, below = e, true
 		}
 		if e.Op == lazy.Load || e.Op == lazy.Const {
 			views[e] = e.View
 		}
 		for _, s := range e.Src {
-			walk(s)
+			walk(s, below)
 		}
 	}
-	walk(ast.Value)
+	walk(ast.Value, false)
 	out := ast.Out
 	full := out.Shape()
 	isRed := make([]bool, len(full))
@@ -144,13 +144,22 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	for _, s := range full {
 		k.Name += "_" + strconv.Itoa(s)
 	}
-	r := &renderer{d: d, views: views, memo: map[*Expr]string{}, mult: int64(view.Prod(k.Global)), full: full}
+	r := &renderer{d: d, views: views, full: full, ups: upcast(d, red, views, pre, full[:ng]), upDim: ng - 1}
+	if r.ups > 1 {
+		k.Global = slices.Clone(k.Global)
+		k.Global[ng-1] /= r.ups
+	}
+	r.mult = int64(view.Prod(k.Global))
+	for range r.ups {
+		r.memos = append(r.memos, map[*Expr]string{})
+	}
 	for i := range full {
 		r.vars = append(r.vars, fmt.Sprintf("gidx%d", i))
 		if i >= ng {
 			r.vars[i] = fmt.Sprintf("ridx%d", i-ng)
 		}
 	}
+	r.setUp(0)
 	r.indent = "  "
 	if d.GlobalID == "" {
 		for i, s := range k.Global {
@@ -164,13 +173,16 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	} else {
 		r.gpuBegin(k, ng)
 	}
-	v := r.render(ast.Value)
-	idx, valid := out.Render(r.vars)
-	st := fmt.Sprintf("data0[%s] = %s;", idx, r.store(ast.Bufs[0], v))
-	if valid != "" {
-		st = fmt.Sprintf("if (%s) %s", valid, st)
+	for j := range r.ups {
+		r.setUp(j)
+		v := r.render(ast.Value)
+		idx, valid := out.Render(r.vars)
+		st := fmt.Sprintf("data0[%s] = %s;", idx, r.store(ast.Bufs[0], v))
+		if valid != "" {
+			st = fmt.Sprintf("if (%s) %s", valid, st)
+		}
+		r.line(r.gpuStore(st))
 	}
-	r.line(r.gpuStore(st))
 	if d.GlobalID == "" {
 		for range k.Global {
 			r.indent = r.indent[2:]
@@ -224,7 +236,41 @@ type renderer struct {
 	mult    int64 // iterations the current block runs over the launch
 	flops   int64
 	gpu     *gpuPlan // how a GPU dialect maps loops to blocks and threads (gpu.go)
+	// Upcast: the innermost global dim steps by ups, and everything per output is written
+	// ups times (copy up uses memos[up]); loads shared by the copies become one value and
+	// the copies' loads of neighbouring elements vectorize.
+	up, ups, upDim int
+	memos          []map[*Expr]string
 	globals []string // module-level declarations the kernel needs (GPU split reductions)
+}
+
+// setUp switches rendering to upcast copy j.
+func (r *renderer) setUp(j int) {
+	r.up, r.memo = j, r.memos[j]
+	if r.ups > 1 {
+		r.vars[r.upDim] = fmt.Sprintf("(gidx%d*%d+%d)", r.upDim, r.ups, j)
+	}
+}
+
+// upcast picks how many outputs of the innermost global dim one loop iteration computes:
+// only on loop dialects, in reduce kernels where some input is broadcast along that dim
+// (so the copies share its loads, as the rows of a matmul's left side are).
+func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]bool, global []int) int {
+	if d.GlobalID != "" || red == nil || len(global) == 0 {
+		return 1
+	}
+	l := len(global) - 1
+	shared := false
+	for e, s := range views {
+		v := s.Views[len(s.Views)-1]
+		shared = shared || (pre[e] && e.Op == lazy.Load && v.Strides[l] == 0 && v.Shape[l] > 1)
+	}
+	for _, u := range []int{16, 8, 4} {
+		if shared && global[l]%u == 0 && global[l] > u {
+			return u
+		}
+	}
+	return 1
 }
 
 func (r *renderer) line(s string) { r.b.WriteString(r.indent + s + "\n") }
@@ -306,7 +352,12 @@ func (r *renderer) render(e *Expr) string {
 		if e.Op == lazy.ReduceMax {
 			init = e.DType.Min()
 		}
-		acc := r.tmp("acc", e.DType, r.d.Literal(init, e.DType))
+		// One accumulator per upcast copy, all updated in the same reduce loop.
+		cur, accs := r.up, make([]string, r.ups)
+		for j := range accs {
+			r.setUp(j)
+			accs[j] = r.tmp("acc", e.DType, r.d.Literal(init, e.DType))
+		}
 		ng := len(r.vars) - len(r.reduceVars())
 		outer := r.mult
 		for i, v := range r.reduceVars() {
@@ -315,19 +366,26 @@ func (r *renderer) render(e *Expr) string {
 			r.indent += "  "
 			r.mult *= int64(n)
 		}
-		x := r.render(e.Src[0])
-		if e.Op == lazy.Sum {
-			r.line(fmt.Sprintf("%s += %s;", acc, x))
-		} else {
-			r.line(fmt.Sprintf("%s = %s;", acc, r.maxOf(e.DType, acc, x)))
+		for j, acc := range accs {
+			r.setUp(j)
+			x := r.render(e.Src[0])
+			if e.Op == lazy.Sum {
+				r.line(fmt.Sprintf("%s += %s;", acc, x))
+			} else {
+				r.line(fmt.Sprintf("%s = %s;", acc, r.maxOf(e.DType, acc, x)))
+			}
+			r.flops += r.mult
 		}
-		r.flops += r.mult
 		for range r.reduceVars() {
 			r.indent = r.indent[2:]
 			r.line("}")
 		}
 		r.mult = outer
-		s = acc
+		for j, acc := range accs {
+			r.memos[j][e] = acc
+		}
+		r.setUp(cur)
+		s = accs[cur]
 	default:
 		src := make([]string, len(e.Src))
 		for i, x := range e.Src {

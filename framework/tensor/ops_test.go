@@ -274,3 +274,30 @@ func TestLargeKernelSplitsAcrossCores(t *testing.T) {
 		}
 	}
 }
+
+// TestMatmulUpcast covers the upcast path (several outputs per loop iteration) against a
+// plain Go triple loop, with a bias and ReLU fused after the reduce.
+func TestMatmulUpcast(t *testing.T) {
+	const n, k, m = 8, 24, 48
+	ManualSeed(7)
+	a, b, bias := Randn(n, k), Randn(k, m), Randn(m)
+	av, _ := a.Float32s()
+	bv, _ := b.Float32s()
+	cv, _ := bias.Float32s()
+	got, err := a.Matmul(b).Add(bias).Relu().Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		for j := range m {
+			var s float64
+			for x := range k {
+				s += float64(av[i*k+x]) * float64(bv[x*m+j])
+			}
+			want := max(s+float64(cv[j]), 0)
+			if !near(float64(got[i*m+j]), want) && math.Abs(float64(got[i*m+j])-want) > 1e-4 {
+				t.Fatalf("out[%d,%d] = %g, want %g", i, j, got[i*m+j], want)
+			}
+		}
+	}
+}
