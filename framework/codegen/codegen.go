@@ -225,23 +225,23 @@ func mergeDims(s []int, i int) []int {
 }
 
 type renderer struct {
-	d       *Dialect
-	b       strings.Builder
-	indent  string
-	views   map[*Expr]view.Stack
-	memo    map[*Expr]string
-	vars    []string
-	full    []int // loop sizes, global then reduce
-	n       int
-	mult    int64 // iterations the current block runs over the launch
-	flops   int64
-	gpu     *gpuPlan // how a GPU dialect maps loops to blocks and threads (gpu.go)
+	d      *Dialect
+	b      strings.Builder
+	indent string
+	views  map[*Expr]view.Stack
+	memo   map[*Expr]string
+	vars   []string
+	full   []int // loop sizes, global then reduce
+	n      int
+	mult   int64 // iterations the current block runs over the launch
+	flops  int64
+	gpu    *gpuPlan // how a GPU dialect maps loops to blocks and threads (gpu.go)
 	// Upcast: the innermost global dim steps by ups, and everything per output is written
 	// ups times (copy up uses memos[up]); loads shared by the copies become one value and
 	// the copies' loads of neighbouring elements vectorize.
 	up, ups, upDim int
 	memos          []map[*Expr]string
-	globals []string // module-level declarations the kernel needs (GPU split reductions)
+	globals        []string // module-level declarations the kernel needs (GPU split reductions)
 }
 
 // setUp switches rendering to upcast copy j.
