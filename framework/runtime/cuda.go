@@ -65,6 +65,7 @@ type cudaAPI struct {
 	launchKernel        func(f uintptr, gx, gy, gz, bx, by, bz, shmem uint32, s uintptr, params []uintptr, extra unsafe.Pointer) int32
 	eventCreate         func(e *uintptr, flags uint32) int32
 	eventRecord         func(e, s uintptr) int32
+	eventDestroy        func(e uintptr) int32
 	eventSynchronize    func(e uintptr) int32
 	eventElapsedTime    func(ms *float32, start, end uintptr) int32
 	getErrorName        func(r int32, s **byte) int32
@@ -189,7 +190,7 @@ func (a *cudaAPI) bind(drv, nv uintptr) (err error) {
 		{drv, &a.memcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"},
 		{drv, &a.moduleLoadData, "cuModuleLoadData"}, {drv, &a.moduleGetFunction, "cuModuleGetFunction"},
 		{drv, &a.funcSetAttribute, "cuFuncSetAttribute"}, {drv, &a.launchKernel, "cuLaunchKernel"},
-		{drv, &a.eventCreate, "cuEventCreate"}, {drv, &a.eventRecord, "cuEventRecord"},
+		{drv, &a.eventCreate, "cuEventCreate"}, {drv, &a.eventRecord, "cuEventRecord"}, {drv, &a.eventDestroy, "cuEventDestroy_v2"},
 		{drv, &a.eventSynchronize, "cuEventSynchronize"}, {drv, &a.eventElapsedTime, "cuEventElapsedTime"},
 		{drv, &a.getErrorName, "cuGetErrorName"}, {drv, &a.getErrorString, "cuGetErrorString"},
 		{drv, &a.streamBeginCapture, "cuStreamBeginCapture_v2"}, {drv, &a.streamEndCapture, "cuStreamEndCapture"},
@@ -569,6 +570,40 @@ func (d *CUDA) sync() error {
 	last := d.last
 	d.mu.Unlock()
 	return d.checkKernel("cuStreamSynchronize", last, d.api.streamSynchronize(d.stream))
+}
+
+// Time runs f, which queues work on the device (kernels launched without waiting, copies),
+// and returns the device time from just before its first operation to just after its last,
+// host-side gaps between them included: the time a user of the framework waits.
+func (d *CUDA) Time(f func() error) (time.Duration, error) {
+	var start, end uintptr
+	err := d.do(func() error {
+		if err := d.check("cuEventCreate", d.api.eventCreate(&start, cuEventDefault)); err != nil {
+			return err
+		}
+		if err := d.check("cuEventCreate", d.api.eventCreate(&end, cuEventDefault)); err != nil {
+			return err
+		}
+		return d.check("cuEventRecord", d.api.eventRecord(start, d.stream))
+	})
+	defer d.do(func() error { d.api.eventDestroy(start); d.api.eventDestroy(end); return nil })
+	if err != nil {
+		return 0, err
+	}
+	if err := f(); err != nil {
+		return 0, err
+	}
+	var ms float32
+	err = d.do(func() error {
+		if err := d.check("cuEventRecord", d.api.eventRecord(end, d.stream)); err != nil {
+			return err
+		}
+		if err := d.sync(); err != nil {
+			return err
+		}
+		return d.check("cuEventElapsedTime", d.api.eventElapsedTime(&ms, start, end))
+	})
+	return time.Duration(float64(ms) * float64(time.Millisecond)), err
 }
 
 // cudaProgram is one loaded kernel.
