@@ -351,3 +351,50 @@ func TestTruncate(t *testing.T) {
 		t.Errorf("counts characters, not bytes: %d", n)
 	}
 }
+
+func TestHistoryForTheWebApp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		h := newHarness(t, db, Config{})
+		ctx := t.Context()
+		mainSHA := strings.Repeat("a", 40)
+		for i, head := range []string{strings.Repeat("d", 40), strings.Repeat("e", 40)} {
+			pr := PullRequest{Repo: "o/r", Number: 20 + i, Author: "al", HeadSHA: head, BaseSHA: mainSHA, Trusted: true}
+			if err := h.svc.OnPullRequest(ctx, pr); err != nil {
+				t.Fatal(err)
+			}
+			rep := LinesReport{Root: "framework", BaseSHA: mainSHA, HeadSHA: head, Budget: 9000, Base: 100, Head: 100 + i,
+				Files: []FileLines{{"framework/a.go", 100, 100 + i}}}
+			b, _ := json.Marshal(rep)
+			h.finish(t, h.run(t, "o/r", head, GateLines).JobID, runners.Result{Conclusion: runners.Success, Files: map[string][]byte{"lines.json": b}})
+			sp := SpeedReport{BaseSHA: mainSHA, HeadSHA: head, Pairs: 10, Benchmarks: []BenchResult{{Name: "pkg.BenchmarkAdd", Base: 1000, Head: 1000, BaseNs: []float64{1000}, HeadNs: []float64{1000}, Verdict: Unchanged}}}
+			b, _ = json.Marshal(sp)
+			h.finish(t, h.run(t, "o/r", head, GateSpeed).JobID, runners.Result{Conclusion: runners.Success, Files: map[string][]byte{"speed.json": b}})
+		}
+		heads, err := h.svc.Heads(ctx, "o/r", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(heads) != 2 || heads[0].Number != 21 || len(heads[0].Runs) != 3 {
+			t.Fatalf("heads %+v, want #21 then #20 with three runs each", heads)
+		}
+		one, err := h.svc.Head(ctx, heads[1].ID)
+		if err != nil || one.Number != 20 {
+			t.Fatalf("Head(%d) = %+v, %v", heads[1].ID, one, err)
+		}
+		cols, rows, err := one.Runs[1].Table() // lines
+		if err != nil || len(cols) != 4 || len(rows) != 2 || rows[1][0] != "total" {
+			t.Errorf("lines table %v %v %v", cols, rows, err)
+		}
+		lh, err := h.svc.LineHistory(ctx, "o/r")
+		if err != nil || len(lh) != 1 || lh[0].SHA != mainSHA || lh[0].Value != 100 {
+			t.Errorf("line history %+v %v: want main's one commit at 100", lh, err)
+		}
+		sh, err := h.svc.SpeedHistory(ctx, "o/r")
+		if err != nil || len(sh["pkg.BenchmarkAdd"]) != 1 {
+			t.Errorf("speed history %+v %v", sh, err)
+		}
+		if _, err := h.svc.Head(ctx, 999999); !errors.Is(err, ErrUnknownRun) {
+			t.Errorf("unknown id: %v", err)
+		}
+	})
+}

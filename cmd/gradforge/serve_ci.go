@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/google/go-github/v62/github"
 	"github.com/gradforge/gradforge/bot"
 	"github.com/gradforge/gradforge/ci"
+	"github.com/gradforge/gradforge/web"
 	"github.com/spf13/pflag"
 )
 
@@ -110,4 +112,95 @@ func init() {
 			return nil
 		},
 	})
+}
+
+// webCIFor gives the web app its read side of CI: the web part sets
+//
+//	src.CI = webCIFor(s)
+func webCIFor(s *Server) web.CI { return webCI{ciService(s)} }
+
+// webCI adapts ci's runs and histories to the web app's types.
+type webCI struct{ svc *ci.Service }
+
+func (w webCI) Runs(ctx context.Context, repo string, limit int) ([]web.Run, error) {
+	heads, err := w.svc.Heads(ctx, repo, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.Run, len(heads))
+	for i, h := range heads {
+		out[i] = webRun(h)
+	}
+	return out, nil
+}
+
+func (w webCI) Run(ctx context.Context, id int64) (web.Run, error) {
+	h, err := w.svc.Head(ctx, id)
+	if err != nil {
+		return web.Run{}, err
+	}
+	return webRun(h), nil
+}
+
+func webRun(h ci.Head) web.Run {
+	r := web.Run{ID: h.ID, Repo: h.Repo, PR: h.Number, SHA: h.SHA, Title: fmt.Sprintf("%s#%d at %.7s", h.Repo, h.Number, h.SHA),
+		Status: ci.Completed, CreatedAt: h.CreatedAt}
+	for _, run := range h.Runs {
+		c := web.Check{Name: run.Gate, Status: run.Status, Conclusion: run.Conclusion, Summary: run.Title}
+		if run.Status == "waiting" {
+			c.Status = ci.Completed
+		}
+		if run.Status == ci.Queued {
+			r.Status = ci.Queued
+		}
+		if cols, rows, err := run.Table(); err == nil && cols != nil {
+			c.Tables = []web.Table{{Title: run.Gate, Columns: cols, Rows: rows}}
+		}
+		r.Checks = append(r.Checks, c)
+		if run.JobID != 0 {
+			r.Jobs = append(r.Jobs, web.Job{ID: run.JobID, Name: run.Gate, Status: jobStatus(run)})
+		}
+	}
+	return r
+}
+
+func jobStatus(r ci.Run) string {
+	switch {
+	case r.Status != ci.Completed:
+		return "queued"
+	case r.Conclusion == ci.Success || r.Conclusion == ci.Neutral:
+		return "passed"
+	case r.Conclusion == ci.Cancelled:
+		return "cancelled"
+	}
+	return "failed"
+}
+
+func (w webCI) SpeedHistory(ctx context.Context, repo string) ([]web.Series, error) {
+	h, err := w.svc.SpeedHistory(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.Series, 0, len(h))
+	for name, pts := range h {
+		out = append(out, web.Series{Name: name, Unit: "ns/op", Points: webPoints(pts)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (w webCI) LineHistory(ctx context.Context, repo string) (web.Series, error) {
+	pts, err := w.svc.LineHistory(ctx, repo)
+	if err != nil {
+		return web.Series{}, err
+	}
+	return web.Series{Name: "framework core", Unit: "lines", Points: webPoints(pts)}, nil
+}
+
+func webPoints(pts []ci.Point) []web.Point {
+	out := make([]web.Point, len(pts))
+	for i, p := range pts {
+		out[i] = web.Point{SHA: p.SHA, At: p.At, Value: p.Value}
+	}
+	return out
 }

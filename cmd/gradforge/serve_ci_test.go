@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/google/go-github/v62/github"
+	"github.com/gradforge/gradforge/bot"
+	"github.com/gradforge/gradforge/bot/githubtest"
+	"github.com/gradforge/gradforge/ci"
+	"github.com/gradforge/gradforge/migrations/dbtest"
+	"github.com/gradforge/gradforge/runners"
+)
+
+// The bot's CI and the web app's CI are the same ci.Service, wired through the runner queue.
+func TestCIWiring(t *testing.T) {
+	gh := githubtest.New(t)
+	s := &Server{Ctx: t.Context(), DB: dbtest.SQLite(t), Log: slog.Default()}
+	b := ciForBot(s, func(context.Context, string) (*github.Client, error) { return gh.Client(), nil })
+	ctx := t.Context()
+	pr := bot.PullRequest{Repo: "o/r", Number: 3, Author: "eve", HeadSHA: strings.Repeat("a", 40), BaseSHA: strings.Repeat("b", 40), BaseRef: "main"}
+
+	if err := b.OnPullRequest(ctx, pr); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Retest(ctx, pr, "eve")
+	if !errors.Is(err, bot.ErrRefused) || !strings.Contains(err.Error(), "/ok-to-test") {
+		t.Errorf("retest by an untrusted author before /ok-to-test: %v, want a refusal that explains", err)
+	}
+	if err := b.OkToTest(ctx, pr, "maintainer"); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := runnerQueue(s).List(ctx, runnersFilter("o/r"))
+	if err != nil || len(jobs) != 3 {
+		t.Fatalf("%d jobs after /ok-to-test (%v), want 3", len(jobs), err)
+	}
+	// A check run's Re-run button reaches ci through the bot's check request.
+	var lines int64
+	for _, c := range gh.CheckRuns("o/r") {
+		if c.Name == ci.GateLines && c.Status == ci.Queued {
+			lines = c.ID
+		}
+	}
+	if err := b.OnCheckRequest(ctx, bot.CheckRequest{Repo: "o/r", Action: "rerequested", CheckRunID: lines, HeadSHA: pr.HeadSHA}); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := webCIFor(s).Runs(ctx, "o/r", 10)
+	if err != nil || len(runs) != 1 || len(runs[0].Checks) != 3 || runs[0].Status != ci.Queued {
+		t.Fatalf("web runs %+v (%v)", runs, err)
+	}
+	if n := len(gh.CheckRuns("o/r")); n != 7 { // 3 waiting, 3 after /ok-to-test, 1 re-run
+		t.Errorf("%d check runs, want 7", n)
+	}
+}
+
+func runnersFilter(repo string) runners.JobFilter { return runners.JobFilter{Repo: repo} }
