@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,8 @@ import (
 var (
 	Debug, _ = strconv.Atoi(os.Getenv("DEBUG"))
 	Graph    = os.Getenv("GRAPH") != "" && os.Getenv("GRAPH") != "0"
+	// Log receives the DEBUG and GRAPH output.
+	Log io.Writer = os.Stderr
 )
 
 var (
@@ -37,7 +40,7 @@ func Realize(targets ...*lazy.Node) error {
 	defer mu.Unlock()
 	s := Create(targets...)
 	if Debug >= 1 && len(s.Items) > 0 {
-		fmt.Fprint(os.Stderr, s)
+		fmt.Fprint(Log, s)
 	}
 	for _, n := range s.Uploads {
 		if err := upload(n); err != nil {
@@ -95,7 +98,7 @@ func run(it *Item) error {
 	}
 	k := codegen.Lower(it.AST, d)
 	if Debug >= 4 {
-		fmt.Fprintf(os.Stderr, "%s\n", k.Src)
+		fmt.Fprintf(Log, "%s\n", k.Src)
 	}
 	prog, err := dev.Compile(k.Name, k.Src)
 	if err != nil {
@@ -115,7 +118,7 @@ func run(it *Item) error {
 	n := launches.Add(1)
 	if Debug >= 2 {
 		s := el.Seconds()
-		fmt.Fprintf(os.Stderr, "*** %-5s %5d %-28s global %-18s %9.3f ms %9.2f GFLOPS %8.2f GB/s\n",
+		fmt.Fprintf(Log, "*** %-5s %5d %-28s global %-18s %9.3f ms %9.2f GFLOPS %8.2f GB/s\n",
 			dev.Name(), n, k.Name, fmt.Sprint(k.Global, k.Reduce), s*1e3, float64(k.Flops)/s/1e9, float64(bytes)/s/1e9)
 	}
 	it.Out.Buf, it.Out.Src = out, nil
@@ -135,7 +138,7 @@ func (g *dotGraph) add(s *Schedule) {
 	if g.ids == nil {
 		g.ids = map[*lazy.Buffer]string{}
 		g.path = filepath.Join(os.TempDir(), fmt.Sprintf("gradforge-graph-%d.dot", os.Getpid()))
-		fmt.Fprintf(os.Stderr, "GRAPH: writing the kernel graph to %s (open with: dot -Tsvg %s -o graph.svg)\n", g.path, g.path)
+		fmt.Fprintf(Log, "GRAPH: writing the kernel graph to %s (open with: dot -Tsvg %s -o graph.svg)\n", g.path, g.path)
 	}
 	for _, it := range s.Items {
 		id := fmt.Sprintf("k%d", g.kernel)
@@ -154,6 +157,6 @@ func (g *dotGraph) add(s *Schedule) {
 	}
 	body := "digraph kernels {\n  rankdir=LR;\n" + g.b.String() + "}\n"
 	if err := os.WriteFile(g.path, []byte(body), 0o644); err != nil {
-		fmt.Fprintf(os.Stderr, "GRAPH: %v\n", err)
+		fmt.Fprintf(Log, "GRAPH: %v\n", err)
 	}
 }
