@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -72,6 +73,7 @@ func RunSuite(ctx context.Context, dir string, opt SuiteOptions) ([]Result, erro
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				slog.Debug("onnx conformance case", "case", cases[i].Name)
 				results[i] = RunCase(ctx, cases[i], opt)
 				results[i].Op = ops[cases[i].Name]
 			}
