@@ -144,6 +144,9 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	for _, s := range full {
 		k.Name += "_" + strconv.Itoa(s)
 	}
+	if d.GlobalID != "" && gpuMatmul(d, ast, k, views, out) { // tensor-core tiles (gpu.go)
+		return k
+	}
 	r := &renderer{d: d, views: views, full: full, ups: upcast(d, red, views, pre, full[:ng]), upDim: ng - 1}
 	if r.ups > 1 {
 		k.Global = slices.Clone(k.Global)
@@ -420,6 +423,9 @@ func (r *renderer) maxOf(t dtype.DType, a, b string) string {
 func (r *renderer) alu(e *Expr, s []string, vt string) string {
 	bin := map[lazy.Op]string{lazy.Add: "+", lazy.Mul: "*", lazy.CmpLT: "<", lazy.CmpNE: "!=",
 		lazy.IDiv: "/", lazy.Mod: "%", lazy.And: "&", lazy.Or: "|", lazy.Xor: "^"}
+	if e.Op == lazy.IDiv || e.Op == lazy.Mod { // x/0 would kill the process (SIGFPE); it gives 0
+		return "(" + s[1] + "==0?0:" + s[0] + bin[e.Op] + s[1] + ")"
+	}
 	if op, ok := bin[e.Op]; ok {
 		return "(" + s[0] + op + s[1] + ")"
 	}

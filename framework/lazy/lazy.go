@@ -32,8 +32,8 @@ const (
 	Max
 	CmpLT // result is Bool
 	CmpNE // result is Bool
-	IDiv  // integer division truncating toward zero, as C does
-	Mod   // C remainder (sign of the dividend)
+	IDiv  // integer division truncating toward zero, as C does; x/0 is 0
+	Mod   // C remainder (sign of the dividend); x%0 is 0
 	And   // bitwise, for ints and bools
 	Or
 	Xor

@@ -173,6 +173,7 @@ func TestDTypes(t *testing.T) {
 	expect(t, "int / int is true division", i.Div(2), []int{3}, 3.5, -3.5, 1)
 	expect(t, "IntDiv truncates", i.IntDiv(2), []int{3}, 3, -3, 1)
 	expect(t, "Mod", i.Mod(3), []int{3}, 1, -1, 2)
+	expect(t, "integer division by zero gives 0 instead of crashing", i.IntDiv(i.Mul(0)), []int{3}, 0, 0, 0)
 	expect(t, "float to int casts truncate", FromSlice([]float32{1.9, -1.9}).Cast(dtype.Int32), []int{2}, 1, -1)
 	expect(t, "to bool", FromSlice([]float32{0, 2}).Cast(dtype.Bool), []int{2}, 0, 1)
 	expect(t, "uint8 wraps", FromSlice([]uint8{250}).Add(10), []int{1}, 4)
