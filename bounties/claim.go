@@ -23,6 +23,7 @@ type ClaimInput struct {
 	Maintainer bool
 	// Split names people to share the bounty with, besides the author, in equal shares; each
 	// must be a co-author of the PR (CoAuthors, from its commits' Co-authored-by trailers).
+	// When CoAuthors is nil (not known before the merge) the split is checked at the merge.
 	Split     []string
 	CoAuthors []string
 }
@@ -47,7 +48,7 @@ func (s *Service) Claim(ctx context.Context, in ClaimInput) (Result, error) {
 	if actor != author && !in.Maintainer {
 		return Result{}, refuse(ErrForbidden, "only the pull request's author @%s (or a maintainer) can claim a bounty with #%d; @%s can claim with their own PR", author, in.PR, actor)
 	}
-	split, err := splitOf(author, in.Split, in.CoAuthors)
+	split, err := splitOf(author, in.Split, in.CoAuthors, in.CoAuthors != nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -75,10 +76,15 @@ func (s *Service) Claim(ctx context.Context, in ClaimInput) (Result, error) {
 			return refuse(ErrRefused, "@%s is banned from bounties in %s by @%s", author, in.Repo, ban.BannedBy)
 		}
 		var c Claim
+		keepSplit := false
 		if len(prev) > 0 {
 			c = prev[0]
-			if err := tx.Exec(`DELETE FROM bounty_claim_splits WHERE claim_id = ?`, c.ID).Error; err != nil {
-				return fmt.Errorf("reset split: %w", err)
+			// A repeated claim without a split (an edited PR body) keeps the split /split set.
+			keepSplit = in.Split == nil
+			if !keepSplit {
+				if err := tx.Exec(`DELETE FROM bounty_claim_splits WHERE claim_id = ?`, c.ID).Error; err != nil {
+					return fmt.Errorf("reset split: %w", err)
+				}
 			}
 		} else {
 			c = Claim{BountyID: b.ID, Repo: b.Repo, PR: in.PR, Author: author, State: ClaimPending, CreatedAt: now}
@@ -86,7 +92,15 @@ func (s *Service) Claim(ctx context.Context, in ClaimInput) (Result, error) {
 				return fmt.Errorf("record claim: %w", err)
 			}
 		}
+		if keepSplit {
+			if err := tx.Raw(`SELECT login FROM bounty_claim_splits WHERE claim_id = ? ORDER BY login`, c.ID).Scan(&split).Error; err != nil {
+				return fmt.Errorf("split of claim %d: %w", c.ID, err)
+			}
+		}
 		for _, l := range split {
+			if keepSplit {
+				break
+			}
 			if err := tx.Exec(`INSERT INTO bounty_claim_splits (claim_id, login, shares) VALUES (?, ?, 1)`, c.ID, l).Error; err != nil {
 				return fmt.Errorf("record split: %w", err)
 			}
@@ -111,8 +125,8 @@ func (s *Service) Claim(ctx context.Context, in ClaimInput) (Result, error) {
 }
 
 // splitOf returns the sorted, de-duplicated recipients of a claim: the author plus the split,
-// refusing anyone not among the PR's authors.
-func splitOf(author string, split, coAuthors []string) ([]string, error) {
+// refusing (when verify) anyone not among the PR's authors.
+func splitOf(author string, split, coAuthors []string, verify bool) ([]string, error) {
 	co := map[string]bool{author: true}
 	for _, c := range coAuthors {
 		l, err := login(c)
@@ -127,13 +141,52 @@ func splitOf(author string, split, coAuthors []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !co[l] {
+		if verify && !co[l] {
 			return nil, refuse(ErrRefused, "@%s is not an author of this pull request (no commit by them or with a Co-authored-by trailer naming them), so the bounty cannot be split with them", l)
 		}
 		out = append(out, l)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// SplitInput is /split @u… on a pull request: share its claims with co-authors.
+type SplitInput struct {
+	Repo       string
+	PR         int
+	Author     string
+	Actor      string
+	Maintainer bool
+	Users      []string
+	// CoAuthors as in ClaimInput: nil defers the check to the merge.
+	CoAuthors []string
+}
+
+// Split sets who shares the pending claims of a pull request (equal shares; a maintainer can
+// weight them after the merge with SetShares).
+func (s *Service) Split(ctx context.Context, in SplitInput) (Result, error) {
+	if err := validRepo(in.Repo); err != nil {
+		return Result{}, err
+	}
+	var issues []int
+	if err := s.db.WithContext(ctx).Raw(`SELECT b.issue FROM bounty_claims c JOIN bounties b ON b.id = c.bounty_id WHERE c.repo = ? AND c.pr = ? AND c.state = 'pending' ORDER BY c.id`, in.Repo, in.PR).Scan(&issues).Error; err != nil {
+		return Result{}, fmt.Errorf("claims of %s#%d: %w", in.Repo, in.PR, err)
+	}
+	if len(issues) == 0 {
+		return Result{}, refuse(ErrRefused, "#%d claims no bounty yet: add `/claim #ISSUE` to its description first", in.PR)
+	}
+	if in.Users == nil {
+		in.Users = []string{}
+	}
+	var msgs []string
+	for _, issue := range issues {
+		r, err := s.Claim(ctx, ClaimInput{Repo: in.Repo, PR: in.PR, Issue: issue, Author: in.Author, Actor: in.Actor, Maintainer: in.Maintainer, Split: in.Users, CoAuthors: in.CoAuthors})
+		if err != nil {
+			return Result{}, err
+		}
+		msgs = append(msgs, r.Message)
+	}
+	return Result{Changed: true, Message: strings.Join(msgs, " ")}, nil
 }
 
 // MergedPR is what the bot knows about a pull request that was closed, merged or not.
@@ -232,7 +285,7 @@ func (s *Service) OnMerged(ctx context.Context, pr MergedPR) ([]Outcome, error) 
 			if err := tx.Raw(`SELECT login FROM bounty_claim_splits WHERE claim_id = ? ORDER BY login`, c.ID).Scan(&split).Error; err != nil {
 				return fmt.Errorf("split of claim %d: %w", c.ID, err)
 			}
-			if _, err := splitOf(author, split, pr.CoAuthors); err != nil {
+			if _, err := splitOf(author, split, pr.CoAuthors, true); err != nil {
 				if err := lose(Reason(err)); err != nil {
 					return err
 				}

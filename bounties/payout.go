@@ -503,3 +503,71 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// DeclineInput is a maintainer refusing a payout that awaits approval.
+type DeclineInput struct {
+	CreditID   int64
+	Actor      string
+	Maintainer bool
+	// Reason is required: the contributor reads it.
+	Reason string
+}
+
+// DeclinePayout refuses a payout awaiting approval, with a reason. Once every credit of a
+// won claim is declined the claim loses and the bounty reopens (claimed → open) with its
+// pool intact, so another pull request can earn it. No money moves: a credit is only posted
+// to the ledger on approval.
+func (s *Service) DeclinePayout(ctx context.Context, in DeclineInput) (Result, error) {
+	if !in.Maintainer {
+		return Result{}, refuse(ErrForbidden, "only maintainers may decline payouts")
+	}
+	actor, err := login(in.Actor)
+	if err != nil {
+		return Result{}, err
+	}
+	reason := strings.TrimSpace(in.Reason)
+	if reason == "" {
+		return Result{}, refuse(ErrBadInput, "declining a payout needs a reason the contributor can read")
+	}
+	now := s.now()
+	var res Result
+	err = s.tx(ctx, func(tx *gorm.DB, o *outbox) error {
+		c, err := creditByID(tx, in.CreditID)
+		if err != nil {
+			return err
+		}
+		n, err := exec(tx, `UPDATE bounty_credits SET state = 'declined', failure = ?, updated_at = ? WHERE id = ? AND state = 'awaiting_approval'`, reason, now, c.ID)
+		if err != nil {
+			return fmt.Errorf("decline credit %d: %w", c.ID, err)
+		}
+		if n == 0 {
+			return refuse(ErrRefused, "@%s's payout is %s; only payouts awaiting approval can be declined", c.Recipient, strings.ReplaceAll(c.State, "_", " "))
+		}
+		msg := fmt.Sprintf("@%s declined the payout of %s to @%s: %s", actor, Cents(c.AmountCents), c.Recipient, reason)
+		o.add(c.Repo, c.Number, msg)
+		if err := event(tx, now, c.BountyID, c.Repo, c.Number, "decline", actor, c.Recipient, msg); err != nil {
+			return err
+		}
+		res = Result{Changed: true, Message: msg}
+		if c.ClaimID == nil || c.BountyID == nil {
+			return nil
+		}
+		var left int64
+		if err := tx.Raw(`SELECT COUNT(*) FROM bounty_credits WHERE claim_id = ? AND state <> 'declined'`, *c.ClaimID).Scan(&left).Error; err != nil {
+			return fmt.Errorf("credits of claim %d: %w", *c.ClaimID, err)
+		}
+		if left > 0 {
+			return nil
+		}
+		if n, err := exec(tx, `UPDATE bounty_claims SET state = 'lost', reason = ?, decided_at = ? WHERE id = ? AND state = 'won'`, "payout declined: "+reason, now, *c.ClaimID); err != nil || n == 0 {
+			return fmt.Errorf("unwin claim %d (changed %d): %w", *c.ClaimID, n, err)
+		}
+		if n, err := exec(tx, `UPDATE bounties SET state = 'open', updated_at = ? WHERE id = ? AND state = 'claimed'`, now, *c.BountyID); err != nil || n == 0 {
+			return fmt.Errorf("reopen bounty %d (changed %d): %w", *c.BountyID, n, err)
+		}
+		res.Message += " The bounty is open again."
+		o.add(c.Repo, c.Number, "The bounty is open again.")
+		return event(tx, now, c.BountyID, c.Repo, c.Number, "reopen", actor, "", "the bounty reopened after its payout was declined")
+	})
+	return res, err
+}

@@ -21,13 +21,17 @@ type BoardQuery struct {
 	Repo string
 	// State is one bounty state, "all", or "" for open.
 	State string
-	// Search matches the title or repository (case-insensitive substring) or the issue number.
+	// Search keeps bounties whose title or repository contains every word (case-insensitive),
+	// or whose issue number is the search.
 	Search             string
 	MinCents, MaxCents int64 // 0: no bound
-	// Sort is "amount" (largest pool first, the default), "newest", "oldest" or "expiring".
+	// Sort is "amount" (largest pool first, the default), "newest" (or "new"), "oldest" (or
+	// "age") or "expiring".
 	Sort    string
 	Page    int // 1-based; default 1
 	PerPage int // default 25, at most 100
+	// Offset, when set, replaces Page: skip that many bounties.
+	Offset int
 }
 
 // BoardPage is one page of the board.
@@ -61,8 +65,12 @@ func (s *Service) Board(ctx context.Context, q BoardQuery) (BoardPage, error) {
 		where, args = append(where, "b.repo = ?"), append(args, q.Repo)
 	}
 	if t := strings.TrimSpace(strings.TrimPrefix(q.Search, "#")); t != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(t)) + "%"
-		where, args = append(where, `(LOWER(b.title) LIKE ? ESCAPE '\' OR LOWER(b.repo) LIKE ? ESCAPE '\' OR CAST(b.issue AS TEXT) = ?)`), append(args, like, like, t)
+		words := []string{}
+		for _, w := range strings.Fields(strings.ToLower(t)) {
+			like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(w) + "%"
+			words, args = append(words, `(LOWER(b.title) LIKE ? ESCAPE '\' OR LOWER(b.repo) LIKE ? ESCAPE '\')`), append(args, like, like)
+		}
+		where, args = append(where, `((`+strings.Join(words, " AND ")+`) OR CAST(b.issue AS TEXT) = ?)`), append(args, t)
 	}
 	outer, oargs := []string{"1 = 1"}, []any{}
 	if q.MinCents > 0 {
@@ -74,9 +82,9 @@ func (s *Service) Board(ctx context.Context, q BoardQuery) (BoardPage, error) {
 	order := "pool_cents DESC, id DESC"
 	switch q.Sort {
 	case "", "amount":
-	case "newest":
+	case "newest", "new":
 		order = "created_at DESC, id DESC"
-	case "oldest":
+	case "oldest", "age":
 		order = "created_at ASC, id ASC"
 	case "expiring":
 		order = "CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at ASC, id ASC"
@@ -90,8 +98,12 @@ func (s *Service) Board(ctx context.Context, q BoardQuery) (BoardPage, error) {
 	if err := db.Raw(`SELECT COUNT(*) FROM (`+inner+`) x WHERE `+strings.Join(outer, " AND "), all...).Scan(&page.Total).Error; err != nil {
 		return page, fmt.Errorf("count board: %w", err)
 	}
+	offset := (q.Page - 1) * q.PerPage
+	if q.Offset > 0 {
+		offset = q.Offset
+	}
 	err := db.Raw(`SELECT * FROM (`+inner+`) x WHERE `+strings.Join(outer, " AND ")+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
-		append(all, q.PerPage, (q.Page-1)*q.PerPage)...).Scan(&page.Items).Error
+		append(all, q.PerPage, offset)...).Scan(&page.Items).Error
 	if err != nil {
 		return page, fmt.Errorf("list board: %w", err)
 	}
@@ -240,13 +252,14 @@ func (s *Service) Payouts(ctx context.Context, repo string, states ...string) ([
 	return out, nil
 }
 
-// Proposals lists proposals in a state ("" for pending), oldest first.
-func (s *Service) Proposals(ctx context.Context, state string) ([]Proposal, error) {
+// Proposals lists a repository's ("" for all) proposals in a state ("" for pending), oldest
+// first.
+func (s *Service) Proposals(ctx context.Context, repo, state string) ([]Proposal, error) {
 	if state == "" {
 		state = "pending"
 	}
 	var out []Proposal
-	if err := s.db.WithContext(ctx).Raw(`SELECT * FROM bounty_proposals WHERE state = ? ORDER BY id`, state).Scan(&out).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw(`SELECT * FROM bounty_proposals WHERE state = ? AND (? = '' OR repo = ?) ORDER BY id`, state, repo, repo).Scan(&out).Error; err != nil {
 		return nil, fmt.Errorf("proposals: %w", err)
 	}
 	return out, nil
@@ -290,9 +303,9 @@ type MonthTotal struct {
 	Payouts int
 }
 
-// PaidByMonth totals paid credits per month for the last n months, oldest first, with empty
-// months included so charts have no gaps.
-func (s *Service) PaidByMonth(ctx context.Context, months int) ([]MonthTotal, error) {
+// PaidByMonth totals credits paid in a repository ("" for all) per month for the last n
+// months, oldest first, with empty months included so charts have no gaps.
+func (s *Service) PaidByMonth(ctx context.Context, repo string, months int) ([]MonthTotal, error) {
 	if months < 1 || months > 120 {
 		months = 12
 	}
@@ -302,7 +315,7 @@ func (s *Service) PaidByMonth(ctx context.Context, months int) ([]MonthTotal, er
 		PaidAt      time.Time
 		AmountCents int64
 	}
-	if err := s.db.WithContext(ctx).Raw(`SELECT paid_at, amount_cents FROM bounty_credits WHERE state = 'paid' AND paid_at >= ?`, start).Scan(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw(`SELECT paid_at, amount_cents FROM bounty_credits WHERE state = 'paid' AND paid_at >= ? AND (? = '' OR repo = ?)`, start, repo, repo).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("paid by month: %w", err)
 	}
 	out := make([]MonthTotal, months)
@@ -328,6 +341,29 @@ func (s *Service) Events(ctx context.Context, limit int) ([]Event, error) {
 	var out []Event
 	if err := s.db.WithContext(ctx).Raw(`SELECT * FROM bounty_events ORDER BY id DESC LIMIT ?`, limit).Scan(&out).Error; err != nil {
 		return nil, fmt.Errorf("events: %w", err)
+	}
+	return out, nil
+}
+
+// OpenTotal is the money in a repository's open bounties and how many there are, for its
+// badge.
+func (s *Service) OpenTotal(ctx context.Context, repo string) (int64, int, error) {
+	var r struct {
+		Cents int64
+		N     int
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(SUM(pool_cents), 0) AS cents, COUNT(*) AS n FROM (SELECT b.id, `+poolSQL+` FROM bounties b WHERE b.repo = ? AND b.state = 'open') x`, repo).Scan(&r).Error
+	if err != nil {
+		return 0, 0, fmt.Errorf("open total of %s: %w", repo, err)
+	}
+	return r.Cents, r.N, nil
+}
+
+// Repos lists the repositories that have ever had a bounty, alphabetically.
+func (s *Service) Repos(ctx context.Context) ([]string, error) {
+	var out []string
+	if err := s.db.WithContext(ctx).Raw(`SELECT DISTINCT repo FROM bounties ORDER BY repo`).Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("bounty repositories: %w", err)
 	}
 	return out, nil
 }

@@ -33,7 +33,8 @@ const (
 )
 
 // Credit (payout) states: awaiting_approval → approved → transferring → paid | failed;
-// failed → approved on retry; paid → reversed when Stripe reports the transfer reversed.
+// failed → approved on retry; paid → reversed when Stripe reports the transfer reversed;
+// awaiting_approval → declined when a maintainer refuses the payout (the bounty reopens).
 const (
 	CreditAwaiting     = "awaiting_approval"
 	CreditApproved     = "approved"
@@ -41,6 +42,7 @@ const (
 	CreditPaid         = "paid"
 	CreditFailed       = "failed"
 	CreditReversed     = "reversed"
+	CreditDeclined     = "declined"
 )
 
 // Funding states: a Checkout funding is pending until Stripe says paid; platform fundings

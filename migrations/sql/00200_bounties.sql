@@ -102,7 +102,7 @@ CREATE TABLE bounty_credits (
     recipient          TEXT NOT NULL,
     amount_cents       BIGINT NOT NULL CHECK (amount_cents > 0),
     currency           TEXT NOT NULL DEFAULT 'usd' CHECK (currency = 'usd'),
-    state              TEXT NOT NULL CHECK (state IN ('awaiting_approval', 'approved', 'transferring', 'paid', 'failed', 'reversed')),
+    state              TEXT NOT NULL CHECK (state IN ('awaiting_approval', 'approved', 'transferring', 'paid', 'failed', 'reversed', 'declined')),
     request_key        TEXT UNIQUE,
     idempotency_key    TEXT NOT NULL UNIQUE,
     retries            INTEGER NOT NULL DEFAULT 0,
@@ -118,7 +118,7 @@ CREATE TABLE bounty_credits (
     UNIQUE (claim_id, recipient),
     CHECK (kind = 'tip' OR claim_id IS NOT NULL),
     CHECK (state NOT IN ('paid', 'reversed') OR transfer_id IS NOT NULL),
-    CHECK (state IN ('awaiting_approval') OR approved_by <> '')
+    CHECK (state IN ('awaiting_approval', 'declined') OR approved_by <> '')
 );
 CREATE INDEX bounty_credits_state ON bounty_credits (state, recipient);
 CREATE INDEX bounty_credits_bounty ON bounty_credits (bounty_id);
