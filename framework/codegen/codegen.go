@@ -147,10 +147,12 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	if d.GlobalID != "" && gpuMatmul(d, ast, k, views, out) { // tensor-core tiles (gpu.go)
 		return k
 	}
-	r := &renderer{d: d, views: views, full: full, ups: upcast(d, red, views, pre, full[:ng]), upDim: ng - 1}
-	if r.ups > 1 {
-		k.Global = slices.Clone(k.Global)
-		k.Global[ng-1] /= r.ups
+	r := &renderer{d: d, views: views, full: full, ups: 1}
+	r.upDims, r.upBy = upcast(d, red, views, pre, full[:ng])
+	k.Global = slices.Clone(k.Global)
+	for i, dim := range r.upDims {
+		k.Global[dim] /= r.upBy[i]
+		r.ups *= r.upBy[i]
 	}
 	r.mult = int64(view.Prod(k.Global))
 	for range r.ups {
@@ -242,38 +244,56 @@ type renderer struct {
 	// Upcast: the innermost global dim steps by ups, and everything per output is written
 	// ups times (copy up uses memos[up]); loads shared by the copies become one value and
 	// the copies' loads of neighbouring elements vectorize.
-	up, ups, upDim int
-	memos          []map[*Expr]string
+	up, ups int
+	upDims  []int // upcast global dims, and the factor of each
+	upBy    []int
+	memos   []map[*Expr]string
 	globals        []string // module-level declarations the kernel needs (GPU split reductions)
 }
 
-// setUp switches rendering to upcast copy j.
+// setUp switches rendering to upcast copy j (its offset in each upcast dim, last fastest).
 func (r *renderer) setUp(j int) {
 	r.up, r.memo = j, r.memos[j]
-	if r.ups > 1 {
-		r.vars[r.upDim] = fmt.Sprintf("(gidx%d*%d+%d)", r.upDim, r.ups, j)
+	for i := len(r.upDims) - 1; i >= 0; i-- {
+		d, f := r.upDims[i], r.upBy[i]
+		r.vars[d] = fmt.Sprintf("(gidx%d*%d+%d)", d, f, j%f)
+		j /= f
 	}
 }
 
-// upcast picks how many outputs of the innermost global dim one loop iteration computes:
-// only on loop dialects, in reduce kernels where some input is broadcast along that dim
-// (so the copies share its loads, as the rows of a matmul's left side are).
-func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]bool, global []int) int {
-	if d.GlobalID != "" || red == nil || len(global) == 0 {
-		return 1
+// upcast picks the global dims whose outputs one loop iteration computes several of, and
+// how many: only on loop dialects and in reduce kernels. The innermost global dim is
+// upcast when some input is broadcast (stride 0: the copies share its loads, as a matmul's
+// left rows are) or contiguous (stride 1: the copies' loads vectorize) along it; the next
+// dim is upcast by 4 as well when an input is broadcast along it, which gives a matmul a
+// 4×16 tile of independent accumulators.
+func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]bool, global []int) (dims, by []int) {
+	if d.GlobalID != "" || red == nil {
+		return nil, nil
+	}
+	stride := func(dim, want int) bool {
+		for e, s := range views {
+			v := s.Views[len(s.Views)-1]
+			if pre[e] && e.Op == lazy.Load && v.Shape[dim] > 1 && v.Strides[dim] == want {
+				return true
+			}
+		}
+		return false
 	}
 	l := len(global) - 1
-	shared := false
-	for e, s := range views {
-		v := s.Views[len(s.Views)-1]
-		shared = shared || (pre[e] && e.Op == lazy.Load && v.Strides[l] == 0 && v.Shape[l] > 1)
+	if l < 0 || !(stride(l, 0) || stride(l, 1)) {
+		return nil, nil
 	}
 	for _, u := range []int{16, 8, 4} {
-		if shared && global[l]%u == 0 && global[l] > u {
-			return u
+		if global[l]%u == 0 && global[l] > u {
+			dims, by = []int{l}, []int{u}
+			break
 		}
 	}
-	return 1
+	if dims != nil && l > 0 && global[l-1]%4 == 0 && global[l-1] > 4 && stride(l-1, 0) {
+		dims, by = []int{l - 1, l}, []int{4, by[0]}
+	}
+	return dims, by
 }
 
 func (r *renderer) line(s string) { r.b.WriteString(r.indent + s + "\n") }
