@@ -248,7 +248,7 @@ type renderer struct {
 	upDims  []int // upcast global dims, and the factor of each
 	upBy    []int
 	memos   []map[*Expr]string
-	globals        []string // module-level declarations the kernel needs (GPU split reductions)
+	globals []string // module-level declarations the kernel needs (GPU split reductions)
 }
 
 // setUp switches rendering to upcast copy j (its offset in each upcast dim, last fastest).
