@@ -443,6 +443,9 @@ func (r *renderer) maxOf(t dtype.DType, a, b string) string {
 func (r *renderer) alu(e *Expr, s []string, vt string) string {
 	bin := map[lazy.Op]string{lazy.Add: "+", lazy.Mul: "*", lazy.CmpLT: "<", lazy.CmpNE: "!=",
 		lazy.IDiv: "/", lazy.Mod: "%", lazy.And: "&", lazy.Or: "|", lazy.Xor: "^"}
+	if e.DType == dtype.Bool && (e.Op == lazy.Add || e.Op == lazy.Mul) { // logical, as PyTorch
+		return "(" + s[0] + map[lazy.Op]string{lazy.Add: "|", lazy.Mul: "&"}[e.Op] + s[1] + ")"
+	}
 	if e.Op == lazy.IDiv || e.Op == lazy.Mod { // x/0 would kill the process (SIGFPE); it gives 0
 		return "(" + s[1] + "==0?0:" + s[0] + bin[e.Op] + s[1] + ")"
 	}
