@@ -77,8 +77,13 @@ func NewCPU(dir string) (*CPU, error) {
 	// Floats may be reassociated (so reductions vectorize); NaN and infinity keep their meaning.
 	d.flags = []string{"-O2", "-fPIC", "-shared", "-fno-math-errno", "-fassociative-math",
 		"-fno-signed-zeros", "-fno-trapping-math", "-march=native"}
-	if err := d.build("void gf_probe(void) {}\n", filepath.Join(dir, "probe.so")); err != nil {
-		d.flags = d.flags[:len(d.flags)-1] // the compiler does not know -march=native
+	// Probe -march=native once per compiler and cache directory; a marker file remembers it.
+	h := sha256.Sum256([]byte(cc + "\x00" + strings.Join(d.flags, " ")))
+	probe := filepath.Join(dir, "probe-"+hex.EncodeToString(h[:8])+".so")
+	if _, err := os.Stat(probe); err != nil {
+		if err := d.build("void gf_probe(void) {}\n", probe); err != nil {
+			d.flags = d.flags[:len(d.flags)-1] // the compiler does not know -march=native
+		}
 	}
 	return d, nil
 }
