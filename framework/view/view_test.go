@@ -191,64 +191,96 @@ func TestReshapeMergesWhenStridesAllow(t *testing.T) {
 // reference array and compares every element.
 func TestRandomCompositions(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for iter := range 300 {
-		shape := []int{1 + r.IntN(3), 1 + r.IntN(4), 1 + r.IntN(3)}
-		s, a := Contiguous(shape...), iota(shape)
-		var log []string
-		for range 1 + r.IntN(6) {
-			n := len(a.shape)
-			switch r.IntN(6) {
-			case 0:
-				o := r.Perm(n)
-				s, a = s.Permute(o), a.permute(o)
-				log = append(log, "permute")
-			case 1: // reshape to a random factorisation of the element count
-				total := Prod(a.shape)
-				var ns []int
-				for rest := total; rest > 1; {
-					f := divisors(rest)[r.IntN(len(divisors(rest)))]
-					ns, rest = append(ns, f), rest/f
-				}
-				if len(ns) == 0 {
-					ns = []int{1}
-				}
-				s, a = s.Reshape(ns), arr{shape: ns, pos: a.pos}
-				log = append(log, "reshape")
-			case 2:
-				p := make([][2]int, n)
-				for i := range p {
-					p[i] = [2]int{r.IntN(2), r.IntN(2)}
-				}
-				s, a = s.Pad(p), a.pad(p)
-				log = append(log, "pad")
-			case 3:
-				rr := make([][2]int, n)
-				for i, d := range a.shape {
-					lo := r.IntN(d)
-					rr[i] = [2]int{lo, lo + 1 + r.IntN(d-lo)}
-				}
-				s, a = s.Shrink(rr), a.shrink(rr)
-				log = append(log, "shrink")
-			case 4:
-				f := make([]bool, n)
-				for i := range f {
-					f[i] = r.IntN(2) == 0
-				}
-				s, a = s.Flip(f), a.flip(f)
-				log = append(log, "flip")
-			case 5:
-				ns := slices.Clone(a.shape)
-				for i := range ns {
-					if ns[i] == 1 {
-						ns[i] = 1 + r.IntN(3)
-					}
-				}
-				s, a = s.Expand(ns), a.expand(ns)
-				log = append(log, "expand")
-			}
-		}
-		check(t, fmt.Sprint("iteration ", iter, " ", log), s, a)
+	for range 300 {
+		compose(t, r.IntN)
 	}
+}
+
+// FuzzCompositions drives the same comparison from fuzzer bytes:
+// go test -fuzz FuzzCompositions ./framework/view
+func FuzzCompositions(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7})
+	f.Add([]byte{2, 3, 2, 5, 1, 1, 0, 2, 1, 4, 3, 3, 1, 0, 2, 2})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		i := 0
+		compose(t, func(n int) int {
+			if i >= len(data) {
+				return 0
+			}
+			i++
+			return int(data[i-1]) % n
+		})
+	})
+}
+
+// compose builds a random chain of movement ops from intn and checks it against arr.
+func compose(t *testing.T, intn func(int) int) {
+	shape := []int{1 + intn(3), 1 + intn(4), 1 + intn(3)}
+	s, a := Contiguous(shape...), iota(shape)
+	var log []string
+	for range 1 + intn(6) {
+		n := len(a.shape)
+		switch intn(6) {
+		case 0:
+			o := make([]int, n)
+			for i := range o {
+				o[i] = i
+			}
+			for i := n - 1; i > 0; i-- {
+				j := intn(i + 1)
+				o[i], o[j] = o[j], o[i]
+			}
+			s, a = s.Permute(o), a.permute(o)
+			log = append(log, fmt.Sprint("permute", o))
+		case 1: // reshape to a random factorisation of the element count
+			var ns []int
+			for rest := Prod(a.shape); rest > 1; {
+				ds := divisors(rest)
+				f := ds[intn(len(ds))]
+				ns, rest = append(ns, f), rest/f
+			}
+			if len(ns) == 0 {
+				ns = []int{1}
+			}
+			s, a = s.Reshape(ns), arr{shape: ns, pos: a.pos}
+			log = append(log, fmt.Sprint("reshape", ns))
+		case 2:
+			p := make([][2]int, n)
+			for i := range p {
+				p[i] = [2]int{intn(2), intn(2)}
+			}
+			s, a = s.Pad(p), a.pad(p)
+			log = append(log, fmt.Sprint("pad", p))
+		case 3:
+			rr := make([][2]int, n)
+			for i, d := range a.shape {
+				if d == 0 {
+					continue
+				}
+				lo := intn(d)
+				rr[i] = [2]int{lo, lo + 1 + intn(d-lo)}
+			}
+			s, a = s.Shrink(rr), a.shrink(rr)
+			log = append(log, fmt.Sprint("shrink", rr))
+		case 4:
+			f := make([]bool, n)
+			for i := range f {
+				f[i] = intn(2) == 0
+			}
+			s, a = s.Flip(f), a.flip(f)
+			log = append(log, fmt.Sprint("flip", f))
+		case 5:
+			ns := slices.Clone(a.shape)
+			for i := range ns {
+				if ns[i] == 1 {
+					ns[i] = 1 + intn(3)
+				}
+			}
+			s, a = s.Expand(ns), a.expand(ns)
+			log = append(log, fmt.Sprint("expand", ns))
+		}
+	}
+	check(t, fmt.Sprint(shape, log), s, a)
 }
 
 func divisors(n int) []int {
