@@ -72,37 +72,40 @@ def evaluate(expr, xs):
     return eval(expr, env)
 
 
-def run(req, xs):
-    want_grad = [m.get("grad", False) and x.is_floating_point() for m, x in zip(req["inputs"], xs)]
+def compute(req, xs, want_grad):
     leaves = [x.detach().to(DEVICE).requires_grad_(w) for x, w in zip(xs, want_grad)]
-    try:
-        out = evaluate(req["expr"], leaves)
-    except RuntimeError as e:
-        # Old CPU builds lack many half kernels: compute in float32 and round back, so a
-        # missing kernel never reads as a framework failure.
-        if not any(x.dtype in LOW for x in xs) or "not implemented" not in str(e).lower():
-            raise
-        up = [x.detach().float().to(DEVICE).requires_grad_(w) if x.dtype in LOW else x.detach().to(DEVICE)
-              for x, w in zip(xs, want_grad)]
-        low = next(x.dtype for x in xs if x.dtype in LOW)
-        out = evaluate(req["expr"], up)
-        if out.is_floating_point():
-            out = out.to(low)
-        leaves = up
+    out = evaluate(req["expr"], leaves)
     if not isinstance(out, torch.Tensor):
         out = torch.tensor(out)
     grads, g = [None] * len(xs), None
     if out.requires_grad and any(want_grad):
         gen = torch.Generator().manual_seed(req.get("seed", 0))
         g = torch.randn(out.shape, generator=gen, dtype=torch.float32)
-        got = torch.autograd.grad((out.float() * g.float().to(DEVICE)).sum(),
+        got = torch.autograd.grad((out.float() * g.to(DEVICE)).sum(),
                                   [l for l, w in zip(leaves, want_grad) if w], allow_unused=True)
         it = iter(got)
         for i, w in enumerate(want_grad):
             if w:
                 gr = next(it)
-                grads[i] = (torch.zeros_like(xs[i]) if gr is None else gr).to(xs[i].dtype)
+                grads[i] = torch.zeros_like(leaves[i]) if gr is None else gr
     return out.detach(), g, grads
+
+
+def run(req, xs):
+    want_grad = [m.get("grad", False) and x.is_floating_point() for m, x in zip(req["inputs"], xs)]
+    try:
+        out, g, grads = compute(req, xs, want_grad)
+    except RuntimeError as e:
+        # Old CPU builds lack many half kernels: compute in float32 and round back, so a
+        # missing kernel never reads as a framework failure.
+        low = [x.dtype for x in xs if x.dtype in LOW]
+        if not low or "not implemented" not in str(e).lower():
+            raise
+        out, g, grads = compute(req, [x.float() if x.dtype in LOW else x for x in xs], want_grad)
+        if out.is_floating_point():
+            out = out.to(low[0])
+    grads = [None if gr is None else gr.to(x.dtype) for gr, x in zip(grads, xs)]
+    return out, g, grads
 
 
 def main():
