@@ -166,7 +166,9 @@ func binaryCases() []Case {
 			c := Case{Name: name, Family: "binary", Inputs: []In{in(p[0]), in(p[1])}, FwdOnly: op.cmp,
 				Fw: func(x []*T) *T { return op.fw(x[0], x[1]) }, Torch: fmt.Sprintf(op.torch, "x0", "x1")}
 			if op.cmp { // equal elements make Eq/Le meaningful: compare with a rounded copy
-				c.Fw = func(x []*T) *T { return op.fw(x[0].Mul(2).Cast(dtype.Int32).Cast(dtype.Float32), x[1].Mul(2).Cast(dtype.Int32).Cast(dtype.Float32)) }
+				c.Fw = func(x []*T) *T {
+					return op.fw(x[0].Mul(2).Cast(dtype.Int32).Cast(dtype.Float32), x[1].Mul(2).Cast(dtype.Int32).Cast(dtype.Float32))
+				}
 				c.Torch = fmt.Sprintf(op.torch, "(x0*2).int().float()", "(x1*2).int().float()")
 			}
 			cs = append(cs, c)
@@ -338,7 +340,9 @@ func movementCases() []Case {
 		mv("flatten/from1", []int{2, 3, 4}, func(x *T) *T { return x.Flatten(1) }, "x0.flatten(1)"),
 		mv("repeat", []int{2, 3}, func(x *T) *T { return x.Repeat(2, 3) }, "x0.repeat(2,3)"),
 		mv("repeat/new_dims", []int{2, 3}, func(x *T) *T { return x.Repeat(2, 1, 2) }, "x0.repeat(2,1,2)"),
-		mv("chain", []int{4, 6}, func(x *T) *T { return x.Flip(1).Pad([][2]int{{1, 1}, {0, 0}}).Permute(1, 0).Slice(0, 1, 5).Reshape(2, 2, 6) },
+		mv("chain", []int{4, 6}, func(x *T) *T {
+			return x.Flip(1).Pad([][2]int{{1, 1}, {0, 0}}).Permute(1, 0).Slice(0, 1, 5).Reshape(2, 2, 6)
+		},
 			"F.pad(x0.flip(1),(0,0,1,1)).permute(1,0)[1:5].reshape(2,2,6)"),
 		mv("contiguous", []int{4, 6}, func(x *T) *T { return x.T().Contiguous().Mul(2) }, "x0.T.contiguous()*2"),
 		{Name: "movement/cat", Family: "movement", Inputs: []In{F(2, 3), F(4, 3), F(1, 3)},
