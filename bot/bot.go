@@ -43,6 +43,9 @@ func (b *Bot) Handle(ctx context.Context, d Delivery) error {
 			return err
 		}
 	}
+	if d.Event == "check_suite" || d.Event == "check_run" {
+		return b.onCheck(ctx, d)
+	}
 	ev, err := github.ParseWebHook(d.Event, d.Payload)
 	if err != nil {
 		if strings.Contains(err.Error(), "unknown X-Github-Event") {
@@ -64,10 +67,6 @@ func (b *Bot) Handle(ctx context.Context, d Delivery) error {
 		return b.onPullRequest(ctx, d, e)
 	case *github.PullRequestReviewEvent:
 		return b.onReview(ctx, d, e)
-	case *github.CheckSuiteEvent:
-		return b.onCheckSuite(ctx, d, e)
-	case *github.CheckRunEvent:
-		return b.onCheckRun(ctx, d, e)
 	}
 	b.log().DebugContext(ctx, "event not handled", "event", d.Event, "action", d.Action)
 	return nil
@@ -324,36 +323,73 @@ func coAuthors(ctx context.Context, gh *github.Client, repo string, number int) 
 	return out, nil
 }
 
-func (b *Bot) onCheckSuite(ctx context.Context, d Delivery, e *github.CheckSuiteEvent) error {
-	if b.CI == nil || (e.GetAction() != "requested" && e.GetAction() != "rerequested") {
-		return nil
-	}
-	s := e.GetCheckSuite()
-	req := CheckRequest{InstallationID: e.GetInstallation().GetID(), Repo: e.GetRepo().GetFullName(), Action: e.GetAction(),
-		HeadSHA: s.GetHeadSHA(), HeadBranch: s.GetHeadBranch(), SuiteID: s.GetID(), Sender: strings.ToLower(e.GetSender().GetLogin())}
-	for _, p := range s.PullRequests {
-		req.PullNumbers = append(req.PullNumbers, p.GetNumber())
-	}
-	if err := b.CI.OnCheckRequest(ctx, req); err != nil && !isRefusal(err) {
-		return fmt.Errorf("ci on check_suite %s: %w", e.GetAction(), err)
-	}
-	return nil
+// checkEvent is the part of check_suite and check_run payloads the bot reads. It is decoded
+// here rather than with go-github's types because real payloads carry timestamps in a
+// format those types reject ("2018-04-25 20:42:10").
+type checkEvent struct {
+	Action       string `json:"action"`
+	Installation struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
+	Repository struct {
+		FullName string `json:"full_name"`
+	} `json:"repository"`
+	Sender struct {
+		Login string `json:"login"`
+	} `json:"sender"`
+	CheckSuite *struct {
+		ID           int64          `json:"id"`
+		HeadSHA      string         `json:"head_sha"`
+		HeadBranch   string         `json:"head_branch"`
+		PullRequests []checkPullRef `json:"pull_requests"`
+	} `json:"check_suite"`
+	CheckRun *struct {
+		ID         int64  `json:"id"`
+		Name       string `json:"name"`
+		HeadSHA    string `json:"head_sha"`
+		ExternalID string `json:"external_id"`
+		CheckSuite struct {
+			ID int64 `json:"id"`
+		} `json:"check_suite"`
+		PullRequests []checkPullRef `json:"pull_requests"`
+	} `json:"check_run"`
+	RequestedAction struct {
+		Identifier string `json:"identifier"`
+	} `json:"requested_action"`
 }
 
-func (b *Bot) onCheckRun(ctx context.Context, d Delivery, e *github.CheckRunEvent) error {
-	a := e.GetAction()
-	if b.CI == nil || (a != "rerequested" && a != "requested_action") {
+type checkPullRef struct {
+	Number int `json:"number"`
+}
+
+// onCheck hands check_suite requested/rerequested and check_run rerequested/requested_action
+// to CI.
+func (b *Bot) onCheck(ctx context.Context, d Delivery) error {
+	var e checkEvent
+	if err := json.Unmarshal(d.Payload, &e); err != nil {
+		return Permanent(fmt.Errorf("parse %s payload: %w", d.Event, err))
+	}
+	req := CheckRequest{InstallationID: e.Installation.ID, Repo: e.Repository.FullName, Action: e.Action, Sender: strings.ToLower(e.Sender.Login)}
+	var pulls []checkPullRef
+	switch {
+	case d.Event == "check_suite" && e.CheckSuite != nil && (e.Action == "requested" || e.Action == "rerequested"):
+		s := e.CheckSuite
+		req.HeadSHA, req.HeadBranch, req.SuiteID, pulls = s.HeadSHA, s.HeadBranch, s.ID, s.PullRequests
+	case d.Event == "check_run" && e.CheckRun != nil && (e.Action == "rerequested" || e.Action == "requested_action"):
+		r := e.CheckRun
+		req.HeadSHA, req.SuiteID, req.CheckRunID, req.Name, req.ExternalID, pulls = r.HeadSHA, r.CheckSuite.ID, r.ID, r.Name, r.ExternalID, r.PullRequests
+		req.Identifier = e.RequestedAction.Identifier
+	default:
 		return nil
 	}
-	r := e.GetCheckRun()
-	req := CheckRequest{InstallationID: e.GetInstallation().GetID(), Repo: e.GetRepo().GetFullName(), Action: a,
-		HeadSHA: r.GetHeadSHA(), SuiteID: r.GetCheckSuite().GetID(), CheckRunID: r.GetID(), Name: r.GetName(),
-		ExternalID: r.GetExternalID(), Identifier: e.GetRequestedAction().Identifier, Sender: strings.ToLower(e.GetSender().GetLogin())}
-	for _, p := range r.PullRequests {
-		req.PullNumbers = append(req.PullNumbers, p.GetNumber())
+	for _, p := range pulls {
+		req.PullNumbers = append(req.PullNumbers, p.Number)
+	}
+	if b.CI == nil {
+		return nil
 	}
 	if err := b.CI.OnCheckRequest(ctx, req); err != nil && !isRefusal(err) {
-		return fmt.Errorf("ci on check_run %s: %w", a, err)
+		return fmt.Errorf("ci on %s %s: %w", d.Event, e.Action, err)
 	}
 	return nil
 }

@@ -1,9 +1,6 @@
 package bot
 
-import (
-	"context"
-	"strings"
-)
+import "context"
 
 func init() {
 	register(Command{
@@ -14,12 +11,9 @@ func init() {
 		Where: IssuesOnly,
 		Run: func(ctx context.Context, c *Call) (string, error) {
 			return bountyCall(ctx, c, func(r *BountyRequest) error {
-				cents, rest, err := amountArg(c.Inv.Args)
+				cents, err := ParseAmount(c.Inv.Args)
 				if err != nil {
-					return err
-				}
-				if strings.TrimSpace(rest) != "" {
-					return Refusef("`/bounty` takes only an amount, like `/bounty $250`.")
+					return Refusef("%v", err)
 				}
 				r.Cents = cents
 				return nil
