@@ -58,7 +58,9 @@ type forge struct {
 
 // newForge starts the runner API on a test server with short leases, so lapsed leases are
 // noticed in about a second and a half.
-func newForge(t *testing.T, db *gorm.DB) *forge {
+func newForge(t *testing.T, db *gorm.DB) *forge { return newForgeTB(t, db) }
+
+func newForgeTB(t testing.TB, db *gorm.DB) *forge {
 	t.Helper()
 	q := NewQueue(db)
 	q.Lease, q.HeartbeatEvery, q.Poll, q.Hold = 1500*time.Millisecond, 250*time.Millisecond, 200*time.Millisecond, 5*time.Second
@@ -78,6 +80,10 @@ func newForge(t *testing.T, db *gorm.DB) *forge {
 
 // register makes a runner through the real registration flow and returns its credential.
 func (f *forge) register(t *testing.T, name string, labels ...string) (int64, string) {
+	return f.registerTB(t, name, labels...)
+}
+
+func (f *forge) registerTB(t testing.TB, name string, labels ...string) (int64, string) {
 	t.Helper()
 	ctx := context.Background()
 	tok, _, err := f.reg.CreateToken(ctx, time.Minute, "test", "test")

@@ -55,6 +55,7 @@ type logStream struct {
 	red   *redactor
 	log   *slog.Logger
 	every time.Duration
+	retry time.Duration // first retry delay, doubled each time
 
 	mu      sync.Mutex
 	raw     []byte // not yet redacted: an unfinished line
@@ -71,7 +72,7 @@ const partialLineLimit = 4 << 10
 
 func newLogStream(ctx context.Context, red *redactor, log *slog.Logger, every time.Duration,
 	send func(ctx context.Context, seq int, data []byte) (bool, error)) *logStream {
-	s := &logStream{send: send, red: red, log: log, every: every, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &logStream{send: send, red: red, log: log, every: every, kick: make(chan struct{}, 1), done: make(chan struct{}), retry: 200 * time.Millisecond}
 	go s.loop(ctx)
 	return s
 }
@@ -102,7 +103,7 @@ func (s *logStream) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Printf writes a line of the runner's own (e.g. step headers).
+// Line writes a line of the runner's own (e.g. step headers).
 func (s *logStream) Line(text string) { s.Write([]byte(text + "\n")) }
 
 // Close flushes everything and waits until it is sent (or given up on when ctx ends).
@@ -154,7 +155,7 @@ func (s *logStream) loop(ctx context.Context) {
 
 // ship sends one chunk, retrying with backoff until it is stored or cannot be.
 func (s *logStream) ship(ctx context.Context, chunk []byte) {
-	backoff := 200 * time.Millisecond
+	backoff := s.retry
 	for {
 		trunc, err := s.send(ctx, s.seq, chunk)
 		if err == nil {

@@ -507,7 +507,7 @@ func (q *Queue) Finish(ctx context.Context, runnerID, jobID int64, attempt int, 
 		}
 		return fmt.Errorf("finish job %d attempt %d: %w", jobID, attempt, ErrLeaseLost)
 	}
-	q.deliverAll(ctx)
+	q.deliver(ctx, jobID)
 	return nil
 }
 
@@ -544,19 +544,27 @@ func (q *Queue) Reap(ctx context.Context) (int, error) {
 	return int(requeued.RowsAffected + failed.RowsAffected + cancelled.RowsAffected), nil
 }
 
-// deliverAll hands every finished, undelivered job to Results. Each delivery is claimed
-// first (for a minute), so concurrent rounds in this or another replica don't deliver a job
-// twice; a failed delivery releases its claim and is retried next round, and a replica that
-// dies mid-delivery leaves a claim that expires.
+// deliverAll hands every finished, undelivered job to Results (see deliver).
 func (q *Queue) deliverAll(ctx context.Context) {
-	r := q.results.Load()
-	if r == nil || *r == nil {
+	if r := q.results.Load(); r == nil || *r == nil {
 		return
 	}
 	var ids []int64
 	if err := q.db.WithContext(ctx).Raw(`SELECT id FROM runner_jobs WHERE state = 'finished' AND delivered_at IS NULL
 		AND delivery_claim_ms < ? ORDER BY id LIMIT 100`, nowMS()).Scan(&ids).Error; err != nil {
 		q.Log.ErrorContext(ctx, "list undelivered jobs", "err", err)
+		return
+	}
+	q.deliver(ctx, ids...)
+}
+
+// deliver hands finished jobs to Results. Each delivery is claimed first (for a minute), so
+// concurrent rounds in this or another replica don't deliver a job twice; a failed delivery
+// releases its claim and is retried by the next round, and a replica that dies
+// mid-delivery leaves a claim that expires.
+func (q *Queue) deliver(ctx context.Context, ids ...int64) {
+	r := q.results.Load()
+	if r == nil || *r == nil {
 		return
 	}
 	for _, id := range ids {
