@@ -263,35 +263,49 @@ func (r *renderer) setUp(j int) {
 
 // upcast picks the global dims whose outputs one loop iteration computes several of, and
 // how many: only on loop dialects and in reduce kernels. The innermost global dim is
-// upcast when some input is broadcast (stride 0: the copies share its loads, as a matmul's
-// left rows are) or contiguous (stride 1: the copies' loads vectorize) along it; the next
-// dim is upcast by 4 as well when an input is broadcast along it, which gives a matmul a
-// 4×16 tile of independent accumulators.
+// upcast (up to 16) when some input is broadcast along it (stride 0: the copies share its
+// loads, as a matmul's left rows are) or walks it contiguously (the copies' loads
+// vectorize). A second dim (up to 4) is upcast where a different input is broadcast, which
+// gives a matmul a 4×16 tile of accumulators and a convolution a tile of output channels ×
+// columns.
 func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]bool, global []int) (dims, by []int) {
-	if d.GlobalID != "" || red == nil {
+	if d.GlobalID != "" || red == nil || len(global) == 0 {
 		return nil, nil
 	}
-	stride := func(dim, want int) bool {
+	along := func(dim, stride int) map[*Expr]bool {
+		m := map[*Expr]bool{}
 		for e, s := range views {
 			v := s.Views[len(s.Views)-1]
-			if pre[e] && e.Op == lazy.Load && v.Shape[dim] > 1 && v.Strides[dim] == want {
-				return true
+			if pre[e] && e.Op == lazy.Load && v.Shape[dim] > 1 && v.Strides[dim] == stride {
+				m[e] = true
 			}
 		}
-		return false
+		return m
+	}
+	factor := func(n, most int) int {
+		for u := min(most, n); u > 1; u-- {
+			if n%u == 0 {
+				return u
+			}
+		}
+		return 1
 	}
 	l := len(global) - 1
-	if l < 0 || !(stride(l, 0) || stride(l, 1)) {
+	shared := along(l, 0)
+	if len(shared) == 0 && len(along(l, 1)) == 0 {
 		return nil, nil
 	}
-	for _, u := range []int{16, 8, 4} {
-		if global[l]%u == 0 && global[l] > u {
-			dims, by = []int{l}, []int{u}
-			break
-		}
+	if u := factor(global[l], 16); u > 1 {
+		dims, by = []int{l}, []int{u}
 	}
-	if dims != nil && l > 0 && global[l-1]%4 == 0 && global[l-1] > 4 && stride(l-1, 0) {
-		dims, by = []int{l - 1, l}, []int{4, by[0]}
+	for dim := l - 1; dim >= 0 && dims != nil; dim-- {
+		other := false
+		for e := range along(dim, 0) {
+			other = other || !shared[e]
+		}
+		if u := factor(global[dim], 4); other && u > 1 {
+			return []int{dim, l}, []int{u, by[0]}
+		}
 	}
 	return dims, by
 }

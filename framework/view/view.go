@@ -8,6 +8,7 @@ package view
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -279,69 +280,178 @@ func (s Stack) Index(idx []int) (int, bool) {
 }
 
 // Render writes C expressions for the buffer position and the validity of the index given
-// as one expression per dim (a dim of size 1 may be given as "0"). valid is "" when always
-// true. The expressions are plain integer arithmetic shared by every C-like dialect.
+// as one expression per dim, each ranging over [0, size of that dim). valid is "" when always
+// true. The expressions are plain integer arithmetic shared by every C-like dialect; they are
+// simplified with the ranges of the dims, so that a window or a reshape of a permute usually
+// renders as a plain sum of strided indices instead of nested divisions.
 func (s Stack) Render(idx []string) (index, valid string) {
+	shape := s.last().Shape
+	vars := make([]lin, len(idx))
+	for i, x := range idx {
+		vars[i] = variable(x, shape[i]-1)
+	}
 	var conds []string
+	var pos lin
 	for k := len(s.Views) - 1; k >= 0; k-- {
 		v := s.Views[k]
-		var terms []string
-		for i, x := range idx {
-			if v.Shape[i] == 1 {
-				x = "0"
-			}
+		pos = lin{k: v.Offset}
+		for i, x := range vars {
 			if v.Mask != nil {
-				if m := v.Mask[i]; m[0] >= m[1] {
+				lo, hi := x.bounds()
+				m := v.Mask[i]
+				switch {
+				case m[0] >= m[1] || hi < m[0] || lo >= m[1]:
 					conds = append(conds, "0")
-				} else {
-					if m[0] > 0 {
+				default:
+					if lo < m[0] {
 						conds = append(conds, fmt.Sprintf("%s>=%d", x, m[0]))
 					}
-					if m[1] < v.Shape[i] {
+					if hi >= m[1] {
 						conds = append(conds, fmt.Sprintf("%s<%d", x, m[1]))
 					}
 				}
 			}
-			if x == "0" || v.Strides[i] == 0 {
-				continue
-			}
-			if v.Strides[i] == 1 {
-				terms = append(terms, x)
-			} else {
-				terms = append(terms, x+"*"+strconv.Itoa(v.Strides[i]))
-			}
+			pos = pos.add(x.mul(v.Strides[i]))
 		}
-		if v.Offset != 0 || len(terms) == 0 {
-			terms = append(terms, strconv.Itoa(v.Offset))
-		}
-		index = strings.Join(terms, "+")
 		if k == 0 {
 			break
 		}
 		inner := s.Views[k-1].Shape
-		idx = make([]string, len(inner))
-		flat, div := "("+index+")", 1
+		vars = make([]lin, len(inner))
+		div := 1
 		for i := len(inner) - 1; i >= 0; i-- {
-			switch {
-			case inner[i] == 1:
-				idx[i] = "0"
-			case i == 0 || allOne(inner[:i]):
-				idx[i] = flat + "/" + strconv.Itoa(div)
-			default:
-				idx[i] = "(" + flat + "/" + strconv.Itoa(div) + "%" + strconv.Itoa(inner[i]) + ")"
-			}
-			idx[i] = strings.TrimSuffix(idx[i], "/1")
+			vars[i] = pos.div(div).mod(inner[i])
 			div *= inner[i]
 		}
 	}
-	return index, strings.Join(conds, "&&")
+	if slices.Contains(conds, "0") {
+		conds = []string{"0"}
+	}
+	return pos.String(), strings.Join(conds, "&&")
 }
 
-func allOne(s []int) bool {
-	for _, d := range s {
-		if d != 1 {
-			return false
+// lin is an integer expression in linear form: a constant plus multiples of atoms (loop
+// variables or opaque sub-expressions), each with known bounds.
+type lin struct {
+	terms []term
+	k     int
+}
+
+type term struct {
+	c  int
+	s  string // the atom as C
+	hi int    // the atom ranges over [0, hi]
+}
+
+func variable(s string, hi int) lin {
+	if hi <= 0 || s == "0" {
+		return lin{}
+	}
+	return lin{terms: []term{{1, s, hi}}}
+}
+
+func (l lin) bounds() (lo, hi int) {
+	lo, hi = l.k, l.k
+	for _, t := range l.terms {
+		if t.c > 0 {
+			hi += t.c * t.hi
+		} else {
+			lo += t.c * t.hi
 		}
 	}
-	return true
+	return lo, hi
+}
+
+func (l lin) add(o lin) lin {
+	out := lin{terms: slices.Clone(l.terms), k: l.k + o.k}
+	for _, t := range o.terms {
+		if i := slices.IndexFunc(out.terms, func(u term) bool { return u.s == t.s }); i >= 0 {
+			out.terms[i].c += t.c
+		} else {
+			out.terms = append(out.terms, t)
+		}
+	}
+	out.terms = slices.DeleteFunc(out.terms, func(t term) bool { return t.c == 0 })
+	return out
+}
+
+func (l lin) mul(c int) lin {
+	if c == 0 {
+		return lin{}
+	}
+	out := lin{terms: slices.Clone(l.terms), k: l.k * c}
+	for i := range out.terms {
+		out.terms[i].c *= c
+	}
+	return out
+}
+
+// bounded wraps an expression that does not simplify as one atom with bounds [lo, hi]
+// (an atom itself always starts at 0, so a negative lo is carried by the constant).
+func bounded(s string, lo, hi int) lin {
+	if lo == 0 {
+		return lin{terms: []term{{1, s, hi}}}
+	}
+	return lin{terms: []term{{1, "(" + s + "+" + strconv.Itoa(-lo) + ")", hi - lo}}, k: lo}
+}
+
+// div is l/p with C's truncation. It simplifies when l is never negative and the terms that
+// p does not divide add up to less than p.
+func (l lin) div(p int) lin {
+	lo, hi := l.bounds()
+	if p == 1 {
+		return l
+	}
+	if lo < 0 {
+		return bounded("("+l.String()+")/"+strconv.Itoa(p), lo/p, hi/p)
+	}
+	q, r := lin{k: l.k / p}, lin{k: l.k % p}
+	for _, t := range l.terms {
+		if t.c%p == 0 {
+			q.terms = append(q.terms, term{t.c / p, t.s, t.hi})
+		} else {
+			r.terms = append(r.terms, t)
+		}
+	}
+	if rlo, rhi := r.bounds(); rlo >= 0 && rhi < p {
+		return q
+	}
+	return bounded("("+l.String()+")/"+strconv.Itoa(p), 0, hi/p)
+}
+
+// mod is l%n with C semantics. It simplifies when l is never negative: multiples of n drop
+// out of the coefficients when what remains stays in [0, n).
+func (l lin) mod(n int) lin {
+	lo, hi := l.bounds()
+	if lo >= 0 && hi < n {
+		return l
+	}
+	if lo < 0 {
+		return bounded("("+l.String()+")%"+strconv.Itoa(n), -(n - 1), n-1)
+	}
+	r := lin{k: l.k % n}
+	for _, t := range l.terms {
+		if c := t.c % n; c != 0 {
+			r.terms = append(r.terms, term{c, t.s, t.hi})
+		}
+	}
+	if rlo, rhi := r.bounds(); rlo >= 0 && rhi < n {
+		return r
+	}
+	return bounded("("+l.String()+")%"+strconv.Itoa(n), 0, n-1)
+}
+
+func (l lin) String() string {
+	var parts []string
+	for _, t := range l.terms {
+		if t.c == 1 {
+			parts = append(parts, t.s)
+		} else {
+			parts = append(parts, t.s+"*"+strconv.Itoa(t.c))
+		}
+	}
+	if l.k != 0 || len(parts) == 0 {
+		parts = append(parts, strconv.Itoa(l.k))
+	}
+	return strings.Join(parts, "+")
 }

@@ -124,6 +124,11 @@ func check(t *testing.T, what string, s Stack, a arr) {
 	if !slices.Equal(s.Shape(), a.shape) {
 		t.Fatalf("%s: shape %v, want %v", what, s.Shape(), a.shape)
 	}
+	names := make([]string, len(a.shape))
+	for i := range names {
+		names[i] = fmt.Sprintf("gidx%d", i)
+	}
+	idxExpr, validExpr := s.Render(names)
 	for i, want := range a.pos {
 		idx := unravel(i, a.shape)
 		got, ok := s.Index(idx)
@@ -132,6 +137,15 @@ func check(t *testing.T, what string, s Stack, a arr) {
 		}
 		if got != want {
 			t.Fatalf("%s: at %v got position %d, want %d (views %v)", what, idx, got, want, s.Views)
+		}
+		// The rendered C must agree with Index wherever the element is valid.
+		vars := map[string]int{}
+		for d, v := range idx {
+			vars[names[d]] = v
+		}
+		rok := validExpr == "" || eval(validExpr, vars) != 0
+		if rok != ok || (ok && eval(idxExpr, vars) != want) {
+			t.Fatalf("%s: at %v rendered (%s valid %s) disagrees with position %d (views %v)", what, idx, idxExpr, validExpr, want, s.Views)
 		}
 	}
 }
@@ -191,7 +205,7 @@ func TestReshapeMergesWhenStridesAllow(t *testing.T) {
 // reference array and compares every element.
 func TestRandomCompositions(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for range 300 {
+	for range 1000 {
 		compose(t, r.IntN)
 	}
 }
