@@ -107,6 +107,8 @@ type Job struct {
 	FinishedAt        time.Time
 	// KilledAt is when the runner signalled the job's processes after a cancel or timeout.
 	KilledAt time.Time
+
+	deliveryAttempts int // failed deliveries to Results so far
 }
 
 // Result is what a finished job produced, handed to Results.JobFinished.

@@ -560,8 +560,8 @@ func (q *Queue) deliverAll(ctx context.Context) {
 
 // deliver hands finished jobs to Results. Each delivery is claimed first (for a minute), so
 // concurrent rounds in this or another replica don't deliver a job twice; a failed delivery
-// releases its claim and is retried by the next round, and a replica that dies
-// mid-delivery leaves a claim that expires.
+// is retried after a delay that doubles with each failure (1 s up to 10 min), and a replica
+// that dies mid-delivery leaves a claim that expires.
 func (q *Queue) deliver(ctx context.Context, ids ...int64) {
 	r := q.results.Load()
 	if r == nil || *r == nil {
@@ -589,8 +589,10 @@ func (q *Queue) deliver(ctx context.Context, ids ...int64) {
 		mark := `UPDATE runner_jobs SET delivered_at = ? WHERE id = ?`
 		args := []any{time.Now().UTC(), id}
 		if err != nil {
-			q.Log.WarnContext(ctx, "deliver job result; will retry", "job", id, "err", err)
-			mark, args = `UPDATE runner_jobs SET delivery_claim_ms = 0 WHERE id = ?`, []any{id}
+			wait := min(time.Second<<min(j.deliveryAttempts, 10), 10*time.Minute)
+			q.Log.WarnContext(ctx, "deliver job result; will retry", "job", id, "in", wait, "err", err)
+			mark = `UPDATE runner_jobs SET delivery_claim_ms = ?, delivery_attempts = delivery_attempts + 1 WHERE id = ?`
+			args = []any{nowMS() + wait.Milliseconds(), id}
 		}
 		if err := q.db.WithContext(context.WithoutCancel(ctx)).Exec(mark, args...).Error; err != nil {
 			q.Log.ErrorContext(ctx, "record job delivery", "job", id, "err", err)

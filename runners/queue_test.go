@@ -229,6 +229,27 @@ func TestQueue(t *testing.T) {
 				t.Fatalf("cancel unknown job: %v", err)
 			}
 		})
+		t.Run("a refused delivery is retried after a backoff", func(t *testing.T) {
+			q, reg, _ := testQueue(t, fresh(t))
+			flaky := &flakyResults{}
+			q.SetResults(flaky)
+			r := runner(t, reg, "flaky", false)
+			j, _ := q.Enqueue(ctx, simple("flaky"))
+			a, _ := q.claim(ctx, r)
+			if err := q.Finish(ctx, r.ID, j.ID, a.Job.Attempt, Report{Conclusion: Success}); err != nil {
+				t.Fatal(err)
+			}
+			q.deliverAll(ctx)
+			if flaky.calls != 1 {
+				t.Fatalf("%d delivery calls right after a refusal, want 1 (the next waits a second)", flaky.calls)
+			}
+			time.Sleep(1100 * time.Millisecond)
+			q.deliverAll(ctx)
+			q.deliverAll(ctx)
+			if flaky.calls != 2 || flaky.ok != 1 {
+				t.Fatalf("after the backoff: %d calls, %d accepted; want 2 and 1", flaky.calls, flaky.ok)
+			}
+		})
 		t.Run("log chunks are stored once, in order, and bounded", func(t *testing.T) {
 			q, reg, _ := testQueue(t, fresh(t))
 			q.MaxLogBytes = 10
@@ -310,4 +331,16 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("revoke unknown runner: %v", err)
 		}
 	})
+}
+
+// flakyResults refuses its first delivery.
+type flakyResults struct{ calls, ok int }
+
+func (f *flakyResults) JobFinished(context.Context, Job, Result) error {
+	f.calls++
+	if f.calls == 1 {
+		return errors.New("GitHub is down")
+	}
+	f.ok++
+	return nil
 }

@@ -40,11 +40,12 @@ type jobRow struct {
 	CreatedAt         time.Time
 	AssignedAt        *time.Time
 	FinishedAt        *time.Time
+	DeliveryAttempts  int
 }
 
 const jobColumns = `id, dedupe_key, cancel_group, labels, repo, clone_url, head_sha, base_ref, base_sha, steps, env, meta,
 	timeout_s, trusted, max_attempts, state, attempts, runner_id, lease_until_ms, cancel_requested, cancel_reason,
-	cancel_requested_at, conclusion, exit_code, message, killed_at, log_bytes, log_truncated, created_at, assigned_at, finished_at`
+	cancel_requested_at, conclusion, exit_code, message, killed_at, log_bytes, log_truncated, created_at, assigned_at, finished_at, delivery_attempts`
 
 func (r jobRow) job() (Job, error) {
 	j := Job{
@@ -57,6 +58,7 @@ func (r jobRow) job() (Job, error) {
 			Trusted: r.Trusted == 1, MaxAttempts: r.MaxAttempts,
 		},
 	}
+	j.deliveryAttempts = r.DeliveryAttempts
 	if r.DedupeKey != nil {
 		j.Spec.Key = *r.DedupeKey
 	}
