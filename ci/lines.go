@@ -59,7 +59,8 @@ func (c Core) Contains(p string) bool {
 }
 
 // CountLines counts the lines of Go source that hold code: a line counts when any token other
-// than a comment starts on it or a multi-line token (a raw string) spans it. Blank lines and
+// than a comment starts on it, or when a multi-line raw string has non-blank text on it (so
+// code kept in a string, such as a C template, counts like any other code). Blank lines and
 // lines holding only comments do not count. Semicolons the scanner inserts at line ends are
 // not tokens the author wrote and do not count either. A file that does not scan as Go is an
 // error naming the first bad position.
@@ -83,12 +84,13 @@ func CountLines(name string, src []byte) (int, error) {
 			continue // automatic semicolon
 		}
 		start := file.Line(pos)
-		end := start
-		if tok == token.STRING || tok == token.CHAR {
-			end = file.Line(pos + token.Pos(len(lit)) - 1)
-		}
-		for l := start; l <= end; l++ {
-			lines[l] = true
+		lines[start] = true
+		if tok == token.STRING && strings.Contains(lit, "\n") {
+			for i, part := range strings.Split(lit, "\n")[1:] {
+				if strings.TrimSpace(part) != "" {
+					lines[start+1+i] = true
+				}
+			}
 		}
 	}
 	if first != nil {
