@@ -82,6 +82,9 @@ func (s *Service) Fund(ctx context.Context, in FundInput) (Result, error) {
 			e := now.Add(time.Duration(p.BountyDays) * 24 * time.Hour)
 			expires = &e
 		}
+		if prev, err := liveBounty(tx, in.Repo, in.Issue); err == nil && prev.State == BountyPaid {
+			return refuse(ErrRefused, "the bounty on %s#%d was already paid; fund new work on a new issue, or thank someone with /tip", in.Repo, in.Issue)
+		}
 		if err := tx.Exec(`INSERT INTO bounties (repo, issue, title, state, created_by, created_at, updated_at, expires_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			in.Repo, in.Issue, in.Title, sponsor, now, now, expires).Error; err != nil {
 			return fmt.Errorf("create bounty on %s#%d: %w", in.Repo, in.Issue, err)

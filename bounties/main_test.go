@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/gradforge/gradforge/migrations/dbtest"
 	"github.com/stripe/stripe-go/v79"
 	"github.com/stripe/stripe-go/v79/webhook"
@@ -263,6 +265,7 @@ const testSecret = "whsec_test_secret"
 // env is one test's world: a service over a fresh database, behind a counting Stripe.
 type env struct {
 	t     *testing.T
+	repo  string // the repository this test works in (tables share a database)
 	db    *gorm.DB
 	s     *Service
 	proxy *stripeProxy
@@ -273,8 +276,8 @@ type env struct {
 
 func newEnv(t *testing.T, db *gorm.DB, withStripe bool) *env {
 	t.Helper()
-	e := &env{t: t, db: db, notes: &recorder{}, clock: &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}, ctx: context.Background()}
-	cfg := Config{Notifier: e.notes, WebhookSecret: testSecret, BaseURL: "http://forge.test", Now: e.clock.Now}
+	e := &env{t: t, db: db, repo: "o/r", notes: &recorder{}, clock: &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}, ctx: context.Background()}
+	cfg := Config{Notifier: e.notes, WebhookSecret: testSecret, BaseURL: "http://forge.test", Now: e.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if withStripe {
 		e.proxy = newStripeProxy(t)
 		st, err := NewStripe(StripeOptions{Key: "sk_test_123", APIURL: e.proxy.srv.URL, MaxNetworkRetries: -1})
@@ -341,8 +344,29 @@ func (e *env) sendEvent(h http.Handler, id, typ string, created int64, object an
 	return w
 }
 
-// each runs fn on SQLite and PostgreSQL.
-func each(t *testing.T, fn func(t *testing.T, db *gorm.DB)) { dbtest.Each(t, fn) }
+// each runs fn on SQLite and PostgreSQL, in parallel with other tests (most of a PostgreSQL
+// test's time is creating and migrating its database).
+func each(t *testing.T, fn func(t *testing.T, db *gorm.DB)) {
+	t.Helper()
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, dbtest.SQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, dbtest.Postgres(t)) })
+}
+
+// table runs rows on one database per driver (creating a PostgreSQL database is most of a
+// test's time), each row in its own repository so rows do not see each other's bounties.
+func table[R any](t *testing.T, rows []R, name func(R) string, withStripe bool, fn func(t *testing.T, e *env, r R)) {
+	t.Helper()
+	each(t, func(t *testing.T, db *gorm.DB) {
+		for i, r := range rows {
+			t.Run(name(r), func(t *testing.T) {
+				e := newEnv(t, db, withStripe)
+				e.repo = fmt.Sprintf("o/r%d", i)
+				fn(t, e, r)
+			})
+		}
+	})
+}
 
 // fund funds a bounty from the platform.
 func (e *env) fund(repo string, issue int, cents int64) Bounty {
@@ -369,7 +393,7 @@ func (e *env) onboard(l string) {
 	if err != nil {
 		e.t.Fatalf("onboard %s: %v", l, err)
 	}
-	if r.Link == "" {
+	if a, _ := accountOf(e.db, l); a == nil || (r.Link == "" && !a.PayoutsEnabled) {
 		e.t.Fatalf("onboard %s gave no link: %+v", l, r)
 	}
 	if err := e.db.Exec(`UPDATE bounty_accounts SET payouts_enabled = TRUE WHERE login = ?`, l).Error; err != nil {
@@ -398,3 +422,36 @@ func (e *env) credit(id int64) Credit {
 	}
 	return c
 }
+
+// routes is the service's routes on a bare gin engine.
+func routes(s *Service) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	s.Routes(r)
+	return r
+}
+
+// idOf reads the "id" of a JSON object.
+func idOf(t testing.TB, body []byte) string {
+	t.Helper()
+	var v struct{ ID string }
+	if err := json.Unmarshal(body, &v); err != nil || v.ID == "" {
+		t.Fatalf("no id in %s: %v", body, err)
+	}
+	return v.ID
+}
+
+func (p *stripeProxy) keyUses(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.keys[key]
+}
+
+// response is the first response Stripe gave to an idempotency key.
+func (p *stripeProxy) response(key string) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cached[key].body
+}
+
+func mustSQLite(t *testing.T) *gorm.DB { return dbtest.SQLite(t) }

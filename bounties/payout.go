@@ -196,10 +196,6 @@ func (s *Service) pay(ctx context.Context, id int64) (Result, error) {
 	return s.send(ctx, c, acct.StripeAccountID)
 }
 
-// crashAfterTransfer, when set (tests only), runs after Stripe accepted a transfer and before
-// the database records it, standing in for a crash there.
-var crashAfterTransfer func(creditID int64) error
-
 // send asks Stripe for a credit's transfer with the credit's idempotency key and records the
 // answer. Only a definite refusal marks the credit failed; an ambiguous error leaves it
 // transferring for the retry worker, which asks again with the same key.
@@ -223,8 +219,8 @@ func (s *Service) send(ctx context.Context, c Credit, destination string) (Resul
 		})
 		return Result{Message: "The transfer failed: " + reason}, errors.Join(err, ferr)
 	}
-	if crashAfterTransfer != nil {
-		if err := crashAfterTransfer(c.ID); err != nil {
+	if s.crashAfterTransfer != nil {
+		if err := s.crashAfterTransfer(c.ID); err != nil {
 			return Result{}, err
 		}
 	}

@@ -106,6 +106,9 @@ type Service struct {
 	db  *gorm.DB
 	cfg Config
 	log *slog.Logger
+	// crashAfterTransfer, set only by tests, runs after Stripe accepted a transfer and
+	// before the database records it, standing in for a crash there.
+	crashAfterTransfer func(creditID int64) error
 }
 
 // New returns a Service over a migrated database.

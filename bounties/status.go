@@ -65,29 +65,34 @@ func (s *Service) status(ctx context.Context, repo string, number int) (Notice, 
 			}
 			md.WriteString(line + "\n")
 		}
-		n.AddLabels = append(n.AddLabels, LabelBounty, AmountLabel(p))
+		live := b.State == BountyOpen || b.State == BountyClaimed || b.State == BountyPaid
+		current := ""
+		if live && p > 0 {
+			current = AmountLabel(p)
+			n.AddLabels = append(n.AddLabels, current)
+		}
 		switch b.State {
+		case BountyOpen:
+			n.AddLabels = append(n.AddLabels, LabelBounty)
+			n.RemoveLabels = append(n.RemoveLabels, LabelClaimed, LabelPaid)
 		case BountyClaimed:
-			n.AddLabels = append(n.AddLabels, LabelClaimed)
+			n.AddLabels = append(n.AddLabels, LabelBounty, LabelClaimed)
 			n.RemoveLabels = append(n.RemoveLabels, LabelPaid)
 		case BountyPaid:
-			n.AddLabels = append(n.AddLabels, LabelPaid)
+			n.AddLabels = append(n.AddLabels, LabelBounty, LabelPaid)
 			n.RemoveLabels = append(n.RemoveLabels, LabelClaimed)
-		case BountyCancelled, BountyExpired:
-			n.AddLabels = nil
-			n.RemoveLabels = append(n.RemoveLabels, LabelBounty, LabelClaimed, AmountLabel(p))
 		default:
-			n.RemoveLabels = append(n.RemoveLabels, LabelClaimed, LabelPaid)
+			n.RemoveLabels = append(n.RemoveLabels, LabelBounty, LabelClaimed)
 		}
-		// Earlier pool labels go, so only the current amount shows.
+		// Amount labels the pool showed earlier go, so only the current amount shows.
 		var amounts []int64
-		db.Raw(`SELECT DISTINCT amount_cents FROM bounty_fundings WHERE bounty_id = ?`, b.ID).Scan(&amounts)
-		seen := map[string]bool{AmountLabel(p): true}
+		db.Raw(`SELECT amount_cents FROM bounty_fundings WHERE bounty_id = ? AND state <> 'pending' ORDER BY id`, b.ID).Scan(&amounts)
+		seen := map[string]bool{current: true}
 		running := int64(0)
 		for _, a := range amounts {
 			running += a
 			for _, l := range []string{AmountLabel(a), AmountLabel(running)} {
-				if !seen[l] && b.State != BountyCancelled && b.State != BountyExpired {
+				if !seen[l] {
 					seen[l] = true
 					n.RemoveLabels = append(n.RemoveLabels, l)
 				}

@@ -1,0 +1,213 @@
+package bounties
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gradforge/gradforge/migrations/dbtest"
+	"gorm.io/gorm"
+)
+
+// awaiting sets up a won bounty of amount for alice (onboarded) and returns its one credit.
+func (e *env) awaiting(issue int, cents int64) Credit {
+	e.t.Helper()
+	e.fund("o/r", issue, cents)
+	e.onboard("alice")
+	cs := e.win("o/r", issue, issue+1000, "alice")
+	if len(cs) != 1 {
+		e.t.Fatalf("want one credit, got %+v", cs)
+	}
+	return cs[0]
+}
+
+func TestThousandConcurrentApprovalsTransferOnce(t *testing.T) {
+	db := dbtest.Postgres(t)
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.SetMaxOpenConns(40) // below PostgreSQL's connection limit; the 1,000 still race
+	e := newEnv(t, db, true)
+	c := e.awaiting(7, 250_00)
+	var wg sync.WaitGroup
+	var changed, failed atomic.Int32
+	start := make(chan struct{})
+	for i := range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r, err := e.s.ApprovePayout(e.ctx, ApproveInput{Repo: "o/r", Number: 7, Actor: fmt.Sprintf("maint%d", i%7), Maintainer: true})
+			if err != nil {
+				failed.Add(1)
+				t.Errorf("approval %d: %v", i, err)
+			}
+			if r.Changed {
+				changed.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if changed.Load() != 1 {
+		t.Errorf("%d approvals reported a change, want exactly 1", changed.Load())
+	}
+	if n := e.proxy.count("POST /v1/transfers"); n != 1 {
+		t.Fatalf("%d transfer requests reached Stripe, want exactly 1", n)
+	}
+	got := e.credit(c.ID)
+	if got.State != CreditPaid || got.TransferID == nil {
+		t.Fatalf("credit is %s (transfer %v), want paid", got.State, got.TransferID)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM bounty_ledger_txns WHERE key = ?`, fmt.Sprintf("transfer:%d", c.ID)); n != 1 {
+		t.Fatalf("%d transfer ledger transactions, want 1", n)
+	}
+	if bal, _ := e.s.Balance(e.ctx, "paid:alice"); bal != 250_00 {
+		t.Fatalf("paid:alice = %d, want 25000", bal)
+	}
+}
+
+func TestCrashAfterStripeAcceptedRetriesWithSameKey(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		c := e.awaiting(7, 99_99)
+		e.s.crashAfterTransfer = func(int64) error { return errors.New("simulated crash before the database heard back") }
+		_, err := e.s.ApprovePayout(e.ctx, ApproveInput{Repo: "o/r", Number: 7, Actor: "maint", Maintainer: true})
+		e.s.crashAfterTransfer = nil
+		if err == nil {
+			t.Fatal("the simulated crash did not surface")
+		}
+		if got := e.credit(c.ID); got.State != CreditTransferring || got.TransferID != nil {
+			t.Fatalf("after the crash the credit is %s with transfer %v; want transferring without one", got.State, got.TransferID)
+		}
+		// Before the lease runs out nobody asks again.
+		if err := e.s.Tick(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.proxy.count("POST /v1/transfers"); n != 1 {
+			t.Fatalf("%d transfer requests before the lease expired, want 1", n)
+		}
+		e.clock.Add(3 * time.Minute)
+		if err := e.s.Tick(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.proxy.count("POST /v1/transfers"); n != 2 {
+			t.Fatalf("%d transfer requests after the retry, want 2 (the original and one retry)", n)
+		}
+		keys, reqs := e.proxy.createdWith("gradforge-credit-")
+		if keys != 1 || reqs != 1 || e.proxy.keyUses(c.IdempotencyKey) != 2 {
+			t.Fatalf("idempotency keys: %d created with %d requests, key %s used %d times; want 1 key created once and reused", keys, reqs, c.IdempotencyKey, e.proxy.keyUses(c.IdempotencyKey))
+		}
+		got := e.credit(c.ID)
+		if got.State != CreditPaid || got.TransferID == nil {
+			t.Fatalf("after the retry the credit is %s, want paid", got.State)
+		}
+		// A later tick finds nothing to do.
+		e.clock.Add(time.Hour)
+		if err := e.s.Tick(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.proxy.count("POST /v1/transfers"); n != 2 {
+			t.Fatalf("a tick after payment sent another transfer (%d requests)", n)
+		}
+	})
+}
+
+func TestLostStripeAnswerIsRetriedWithSameKey(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		c := e.awaiting(7, 10_00)
+		e.proxy.loseAnswer["/v1/transfers"] = 1
+		_, err := e.s.ApprovePayout(e.ctx, ApproveInput{Repo: "o/r", Number: 7, Actor: "maint", Maintainer: true})
+		if err == nil {
+			t.Fatal("a lost answer reported success")
+		}
+		if got := e.credit(c.ID); got.State != CreditTransferring {
+			t.Fatalf("an ambiguous error left the credit %s; want transferring (never failed: the transfer may exist)", got.State)
+		}
+		e.clock.Add(3 * time.Minute)
+		if err := e.s.Tick(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if keys, reqs := e.proxy.createdWith("gradforge-credit-"); keys != 1 || reqs != 1 {
+			t.Fatalf("%d keys created %d transfers, want 1 and 1", keys, reqs)
+		}
+		if got := e.credit(c.ID); got.State != CreditPaid {
+			t.Fatalf("credit is %s after the retry, want paid", got.State)
+		}
+	})
+}
+
+func TestWebhookSettlesTransferBeforeTheDatabaseDoes(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		c := e.awaiting(7, 10_00)
+		var tid string
+		e.s.crashAfterTransfer = func(int64) error { return errors.New("crash") }
+		e.s.ApprovePayout(e.ctx, ApproveInput{Repo: "o/r", Number: 7, Actor: "maint", Maintainer: true})
+		e.s.crashAfterTransfer = nil
+		tid = idOf(t, e.proxy.response(c.IdempotencyKey))
+		r := routes(e.s)
+		obj := map[string]any{"id": tid, "object": "transfer", "amount": 10_00, "currency": "usd", "metadata": map[string]string{"credit_id": fmt.Sprint(c.ID), "idempotency_key": c.IdempotencyKey}}
+		if w := e.sendEvent(r, "evt_tc1", "transfer.created", 100, obj); w.Code != 200 {
+			t.Fatalf("webhook: %d %s", w.Code, w.Body)
+		}
+		got := e.credit(c.ID)
+		if got.State != CreditPaid || got.TransferID == nil || *got.TransferID != tid {
+			t.Fatalf("credit %s transfer %v, want paid with %s", got.State, got.TransferID, tid)
+		}
+		e.clock.Add(time.Hour)
+		if err := e.s.Tick(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.proxy.count("POST /v1/transfers"); n != 1 {
+			t.Fatalf("%d transfer requests, want 1: the webhook already settled it", n)
+		}
+	})
+}
+
+func TestDefiniteFailureThenRetryUsesNewKey(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		c := e.awaiting(7, 10_00)
+		e.proxy.refuse["/v1/transfers"] = "Insufficient funds in Stripe account."
+		_, err := e.s.ApprovePayout(e.ctx, ApproveInput{Repo: "o/r", Number: 7, Actor: "maint", Maintainer: true})
+		if err == nil {
+			t.Fatal("a refused transfer reported success")
+		}
+		got := e.credit(c.ID)
+		if got.State != CreditFailed || got.Failure == "" {
+			t.Fatalf("credit %s (%q), want failed with a reason", got.State, got.Failure)
+		}
+		if n, _ := e.notes.last("o/r", 7); n.Event == "" {
+			t.Fatal("nobody was told the transfer failed")
+		}
+		// The tick never retries a definite failure on its own.
+		e.clock.Add(time.Hour)
+		e.s.Tick(e.ctx)
+		if n := e.proxy.count("POST /v1/transfers"); n != 1 {
+			t.Fatalf("%d transfer requests; a failed payout must wait for a maintainer", n)
+		}
+		if _, err := e.s.Retry(e.ctx, RetryInput{CreditID: c.ID, Actor: "bob", Maintainer: false}); !errors.Is(err, ErrForbidden) {
+			t.Fatalf("retry by a non-maintainer: %v, want ErrForbidden", err)
+		}
+		delete(e.proxy.refuse, "/v1/transfers")
+		if _, err := e.s.Retry(e.ctx, RetryInput{CreditID: c.ID, Actor: "maint", Maintainer: true}); err != nil {
+			t.Fatal(err)
+		}
+		got = e.credit(c.ID)
+		if got.State != CreditPaid || got.IdempotencyKey == c.IdempotencyKey {
+			t.Fatalf("after retry: %s with key %s; want paid under a new key", got.State, got.IdempotencyKey)
+		}
+		if keys, _ := e.proxy.createdWith("gradforge-credit-"); keys != 1 {
+			t.Fatalf("%d transfers created, want 1", keys)
+		}
+		if _, err := e.s.Retry(e.ctx, RetryInput{CreditID: c.ID, Actor: "maint", Maintainer: true}); !errors.Is(err, ErrRefused) {
+			t.Fatalf("retrying a paid payout: %v, want ErrRefused", err)
+		}
+	})
+}
