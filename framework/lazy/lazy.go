@@ -6,7 +6,9 @@ package lazy
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
+	"weak"
 
 	"github.com/gradforge/gradforge/framework/dtype"
 	rt "github.com/gradforge/gradforge/framework/runtime"
@@ -85,27 +87,80 @@ type Buffer struct {
 	Mem rt.Buffer
 }
 
-// sinceGC counts bytes allocated since the last forced collection. Device memory is invisible
-// to the Go collector, whose heap here is only small node structs: without a nudge it would
-// rarely run, and dead tensors would hold gigabytes of device memory.
-var sinceGC atomic.Int64
+// Device memory is invisible to the Go collector, whose heap here is only small node
+// structs: without help it would rarely run, dead tensors would hold gigabytes, and every
+// large result would land in fresh memory whose page faults cost more than the kernel.
+// So large buffers are also tracked through weak pointers, and once enough device memory
+// was allocated since the last collection, allocating a large buffer first collects and
+// frees the dead ones at once (devices pool freed memory for reuse).
+var reclaim struct {
+	sync.Mutex
+	sinceGC int
+	large   []tracked
+}
 
-// gcEvery is the device memory allocated between forced collections.
-const gcEvery = 512 << 20
+type tracked struct {
+	w weak.Pointer[Buffer]
+	m *mem
+}
+
+// mem frees device memory once, whether the collector's cleanup or a reclaim gets there first.
+type mem struct {
+	b    rt.Buffer
+	done atomic.Bool
+}
+
+func (m *mem) free() {
+	if m.done.CompareAndSwap(false, true) {
+		m.b.Device().Free(m.b)
+	}
+}
+
+const (
+	largeBuffer = 1 << 20  // bytes from which a buffer is tracked
+	gcAfter     = 64 << 20 // device bytes allocated between collections
+)
 
 // NewBuffer allocates n bytes on dev and frees them when the returned Buffer is collected.
 func NewBuffer(dev rt.Device, n int) (*Buffer, error) {
-	if sinceGC.Add(int64(n)) > gcEvery {
-		sinceGC.Store(0)
-		runtime.GC()
+	if n >= largeBuffer {
+		reclaimDead(n)
 	}
 	m, err := dev.Alloc(n)
 	if err != nil {
 		return nil, fmt.Errorf("alloc %d bytes on %s: %w", n, dev.Name(), err)
 	}
 	b := &Buffer{Dev: dev, Mem: m}
-	runtime.AddCleanup(b, func(m rt.Buffer) { m.Device().Free(m) }, m)
+	mm := &mem{b: m}
+	runtime.AddCleanup(b, func(mm *mem) { mm.free() }, mm)
+	if n >= largeBuffer {
+		reclaim.Lock()
+		reclaim.large = append(reclaim.large, tracked{weak.Make(b), mm})
+		reclaim.Unlock()
+	}
 	return b, nil
+}
+
+// reclaimDead collects garbage and frees dead large buffers when enough was allocated.
+func reclaimDead(n int) {
+	reclaim.Lock()
+	defer reclaim.Unlock()
+	reclaim.sinceGC += n
+	if reclaim.sinceGC < max(gcAfter, 2*n) {
+		return
+	}
+	reclaim.sinceGC = 0
+	runtime.GC()
+	live := reclaim.large[:0]
+	for _, t := range reclaim.large {
+		if t.w.Value() == nil {
+			t.m.free()
+		} else if !t.m.done.Load() {
+			live = append(live, t)
+		}
+	}
+	clear(reclaim.large[len(live):])
+	reclaim.large = live
 }
 
 // Node is one primitive op in the lazy graph. Src, Op and Arg fully describe how it is

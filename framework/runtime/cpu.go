@@ -38,7 +38,11 @@ type CPU struct {
 	compiles atomic.Int64
 	pool     map[int][][]byte // freed mappings by size, reused before mapping new memory
 	pooled   int
+	mapped   atomic.Int64 // bytes currently mapped, in use or pooled
 }
+
+// Mapped is the memory the device holds from the system: buffers in use plus the reuse pool.
+func (d *CPU) Mapped() int64 { return d.mapped.Load() }
 
 // maxPooled bounds the bytes of freed buffers kept for reuse. Reusing a mapping skips the
 // page faults (and zeroing) that fresh memory costs on its first write, which for a large
@@ -125,10 +129,11 @@ func (d *CPU) Alloc(n int) (Buffer, error) {
 		return &cpuBuffer{mem: m, dev: d}, nil
 	}
 	d.mu.Unlock()
-	m, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	m, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %d bytes: %w", n, err)
 	}
+	d.mapped.Add(int64(n))
 	if n >= 4<<20 {
 		_ = unix.Madvise(m, unix.MADV_HUGEPAGE) // fewer page faults; a hint only
 	}
@@ -153,6 +158,7 @@ func (d *CPU) Free(b Buffer) {
 	d.mu.Unlock()
 	if m != nil {
 		_ = unix.Munmap(m)
+		d.mapped.Add(-int64(len(m)))
 	}
 }
 

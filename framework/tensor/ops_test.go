@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gradforge/gradforge/framework/dtype"
+	rt "github.com/gradforge/gradforge/framework/runtime"
 )
 
 func near(a, b float64) bool {
@@ -303,5 +304,29 @@ func TestMatmulUpcast(t *testing.T) {
 				t.Fatalf("out[%d,%d] = %g, want %g", i, j, got[i*m+j], want)
 			}
 		}
+	}
+}
+
+// TestDeadTensorsReleaseMemory makes many large results and drops them: the device must
+// reuse their memory instead of mapping more for each.
+func TestDeadTensorsReleaseMemory(t *testing.T) {
+	d, err := rt.Get("CPU")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := d.(*rt.CPU)
+	x := Ones(1 << 20) // 4 MiB per result
+	if err := x.Realize(); err != nil {
+		t.Fatal(err)
+	}
+	before := cpu.Mapped()
+	for range 30 {
+		if err := x.Add(1).Realize(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Collections start after 64 MiB of allocations; without them this would grow 120 MiB.
+	if grown := cpu.Mapped() - before; grown > 80<<20 {
+		t.Fatalf("30 dead 4 MiB results grew mapped memory by %d MiB", grown>>20)
 	}
 }
