@@ -120,6 +120,8 @@ func TestReductions(t *testing.T) {
 		t.Errorf("Sum of bool has dtype %s, want int64", got)
 	}
 	expect(t, "Sum over a zero-size dim is 0", Zeros(2, 0).Sum(1), []int{2}, 0, 0)
+	expect(t, "two-stage full sum", Ones(1<<19).Sum(), []int{}, 1<<19)
+	expect(t, "two-stage full max keeps dims", Arange(0, 1<<19, 1).Reshape(512, 1024).Max(KeepDim), []int{1, 1}, 1<<19-1)
 	big := Ones(300, 500).Sum()
 	expect(t, "Sum of 150000 ones", big, []int{}, 150000)
 	if err := Try(func() { m().Sum(2) }); err == nil || !strings.Contains(err.Error(), "axis 2") {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gradforge/gradforge/framework/dtype"
 	"github.com/gradforge/gradforge/framework/lazy"
+	rt "github.com/gradforge/gradforge/framework/runtime"
 )
 
 // KeepDim, passed among the axes of a reduction, keeps the reduced dims with size 1:
@@ -47,13 +48,34 @@ func (t *Tensor) reduce(op lazy.Op, red []bool, keep bool) *Tensor {
 		}
 	}
 	out := t
-	if len(axes) > 0 {
+	if k := t.splitReduce(shape); k > 1 {
+		part := t.Reshape(k, t.Numel()/k).reduce(op, []bool{false, true}, false)
+		out = part.reduce(op, []bool{true}, false).Reshape(shape...)
+	} else if len(axes) > 0 {
 		out = apply(op, t.DType(), shape, axes, t)
 	}
 	if keep {
 		return out
 	}
 	return out.Reshape(kept...)
+}
+
+// splitReduce is how many parts a full reduction of t to shape is split into, or 1. A loop
+// device parallelises kernels over their outputs, so one long reduce to a single value would
+// use one core; in two stages (parts, then their total) every core gets a share.
+func (t *Tensor) splitReduce(shape []int) int {
+	if prod(shape) != 1 || t.Numel() < 1<<18 {
+		return 1
+	}
+	if d, err := rt.Get(t.Device()); err != nil || d.Language() != "c" {
+		return 1
+	}
+	for k := 256; k >= 16; k-- {
+		if t.Numel()%k == 0 {
+			return k
+		}
+	}
+	return 1
 }
 
 // Sum adds over the axes (all when none are given; add KeepDim to keep them). Bools and
