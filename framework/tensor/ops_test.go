@@ -240,6 +240,9 @@ func TestCreationAndDataOut(t *testing.T) {
 	if got := m().String(); got != "tensor([[1, 2, 3], [4, 5, 6]], dtype=float32)" {
 		t.Errorf("String = %s", got)
 	}
+	if got := Arange(0, 2000, 1).String(); got != "tensor([0, 1, 2, ..., 1997, 1998, 1999], dtype=int32)" {
+		t.Errorf("big tensors should be summarised, got %s", got)
+	}
 	c, err := m().To("cpu")
 	if err != nil {
 		t.Fatal(err)

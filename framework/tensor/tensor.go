@@ -498,10 +498,15 @@ func (t *Tensor) String() string {
 			return
 		}
 		b.WriteByte('[')
-		stride := prod(t.node.Shape[dim+1:])
-		for i := range t.node.Shape[dim] {
+		n, stride := t.node.Shape[dim], prod(t.node.Shape[dim+1:])
+		for i := 0; i < n; i++ {
 			if i > 0 {
 				b.WriteString(", ")
+			}
+			if len(f) > 1000 && n > 6 && i == 3 { // summarise big tensors as NumPy does
+				b.WriteString("...")
+				i = n - 4
+				continue
 			}
 			rec(dim+1, off+i*stride)
 		}
