@@ -388,7 +388,8 @@ func (s *Service) insert(ctx context.Context, r *Run) error {
 
 // start creates a check run and a runner job for each gate. With again it makes a new attempt
 // even when one exists; without, an existing queued or finished attempt is kept (idempotent
-// redelivery), and a half-made one (crash between steps) is completed.
+// redelivery) unless it was cancelled (a reopened pull request), and a half-made one (crash
+// between steps) is completed.
 func (s *Service) start(ctx context.Context, p pullRow, gates []string, again bool) error {
 	latest, err := s.latest(ctx, p)
 	if err != nil {
@@ -398,7 +399,7 @@ func (s *Service) start(ctx context.Context, p pullRow, gates []string, again bo
 		attempt := 1
 		if prev, ok := latest[g]; ok {
 			attempt = prev.Attempt
-			if again || prev.Status == waiting {
+			if again || prev.Status == waiting || (prev.Status == Completed && prev.Conclusion == Cancelled) {
 				attempt++
 				if prev.Status == Queued && prev.JobID != 0 {
 					if err := s.Dispatch.Cancel(ctx, prev.JobID, "rerun requested"); err != nil {
@@ -451,17 +452,36 @@ func (s *Service) gateBlurb(g string) string {
 
 // supersede cancels the jobs and check runs of a pull request's previous head after a push.
 func (s *Service) supersede(ctx context.Context, p pullRow, oldSHA string) error {
+	return s.cancelRuns(ctx, p, p.HeadSHA, "Superseded by a newer push",
+		fmt.Sprintf("The pull request moved to %s; this commit's run was cancelled.", short(p.HeadSHA)))
+}
+
+// OnClosed cancels the unfinished gate jobs of a closed pull request and concludes their
+// checks as cancelled; a reopen starts them again.
+func (s *Service) OnClosed(ctx context.Context, repo string, number int) error {
+	p, err := s.pull(ctx, repo, number)
+	if errors.Is(err, ErrUnknownPull) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return s.cancelRuns(ctx, p, "", "Pull request closed", "The pull request was closed before this run finished.")
+}
+
+// cancelRuns cancels a pull request's unfinished jobs and runs except those on keepSHA
+// ("" keeps none).
+func (s *Service) cancelRuns(ctx context.Context, p pullRow, keepSHA, title, summary string) error {
 	group := fmt.Sprintf("%s#%d", p.Repo, p.Number)
-	if _, err := s.Dispatch.CancelGroup(ctx, group, p.HeadSHA, "superseded by a push of "+short(p.HeadSHA)); err != nil {
+	if _, err := s.Dispatch.CancelGroup(ctx, group, keepSHA, title); err != nil {
 		return fmt.Errorf("cancel jobs of %s: %w", group, err)
 	}
 	var runs []Run
-	if err := s.DB.WithContext(ctx).Where("repo = ? AND number = ? AND head_sha = ? AND status <> ?", p.Repo, p.Number, oldSHA, Completed).
+	if err := s.DB.WithContext(ctx).Where("repo = ? AND number = ? AND head_sha <> ? AND status = ?", p.Repo, p.Number, keepSHA, Queued).
 		Find(&runs).Error; err != nil {
 		return fmt.Errorf("runs of %s: %w", group, err)
 	}
 	for _, r := range runs {
-		s.conclude(ctx, r, Cancelled, "Superseded by a newer push", fmt.Sprintf("The pull request moved to %s; this commit's run was cancelled.", short(p.HeadSHA)), nil)
+		s.conclude(ctx, r, Cancelled, title, summary, nil)
 	}
 	return nil
 }

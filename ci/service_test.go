@@ -398,3 +398,37 @@ func TestHistoryForTheWebApp(t *testing.T) {
 		}
 	})
 }
+
+func TestCloseCancelsAndReopenRestarts(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), Config{})
+	ctx := t.Context()
+	pr := fixturePull(t, "pull_request/reopened.payload.json", true)
+	pr.HeadSHA = strings.Repeat("f", 40)
+	if err := h.svc.OnPullRequest(ctx, pr); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.OnClosed(ctx, pr.Repo, pr.Number); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range h.checks(pr.Repo, pr.HeadSHA) {
+		if c.Conclusion != Cancelled {
+			t.Errorf("%s after close: %s, want cancelled", c.Name, c.Conclusion)
+		}
+	}
+	for _, j := range h.jobs(t, pr.Repo) {
+		if j.Conclusion != runners.Cancelled {
+			t.Errorf("job %d after close: %s", j.ID, j.Conclusion)
+		}
+	}
+	if err := h.svc.OnPullRequest(ctx, pr); err != nil { // reopened, same head
+		t.Fatal(err)
+	}
+	for _, g := range Gates {
+		if c := h.checks(pr.Repo, pr.HeadSHA)[g]; c.Status != Queued {
+			t.Errorf("%s after reopen: %+v", g, c)
+		}
+	}
+	if err := h.svc.OnClosed(ctx, "o/unknown", 1); err != nil {
+		t.Errorf("closing a pull request ci never saw: %v", err)
+	}
+}

@@ -76,6 +76,12 @@ func (b botCI) OkToTest(ctx context.Context, pr bot.PullRequest, _ string) error
 	return b.svc.OkToTest(ctx, pr.Repo, pr.Number)
 }
 
+// OnClosed cancels a closed pull request's gate jobs (for the bot to call on
+// pull_request closed; reopening starts them again through OnPullRequest).
+func (b botCI) OnClosed(ctx context.Context, pr bot.PullRequest) error {
+	return b.svc.OnClosed(ctx, pr.Repo, pr.Number)
+}
+
 func (b botCI) OnCheckRequest(ctx context.Context, req bot.CheckRequest) error {
 	switch {
 	case req.CheckRunID != 0 && req.Action == "rerequested":
