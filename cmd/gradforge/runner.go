@@ -104,7 +104,8 @@ console), then on the machine:
   gradforge runner register --url https://forge.example --token gfreg_… --labels cuda,h200 --name gpu1
   gradforge runner run`,
 		}
-		root.AddCommand(runnerRegisterCmd(), runnerRunCmd(), runnerTokenCmd(), runnerListCmd(), runnerRevokeCmd())
+		root.AddCommand(runnerRegisterCmd(), runnerRunCmd(), runnerTokenCmd(), runnerListCmd(), runnerRevokeCmd(),
+			runnerEnqueueCmd(), runnerJobCmd(), runnerCancelCmd())
 		return root
 	})
 }
@@ -189,12 +190,17 @@ is killed and goes back to the queue when its lease lapses.`,
 }
 
 func openDB(cmd *cobra.Command, dsn string) (context.Context, func(), *runners.Registry, error) {
+	ctx, done, _, reg, err := openQueue(cmd, dsn)
+	return ctx, done, reg, err
+}
+
+func openQueue(cmd *cobra.Command, dsn string) (context.Context, func(), *runners.Queue, *runners.Registry, error) {
 	ctx := cmd.Context()
 	db, err := migrations.Open(ctx, dsn)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return ctx, func() { migrations.Close(db) }, runners.NewRegistry(db), nil
+	return ctx, func() { migrations.Close(db) }, runners.NewQueue(db), runners.NewRegistry(db), nil
 }
 
 func runnerTokenCmd() *cobra.Command {
@@ -294,5 +300,168 @@ func runnerRevokeCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dsn, "db", defaultDB, "database: a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB")
+	return envHelp(cmd)
+}
+
+func runnerEnqueueCmd() *cobra.Command {
+	var dsn, cloneURL, sha, baseRef, baseSHA, labels, key, repo string
+	var steps, env []string
+	var timeout time.Duration
+	var untrusted bool
+	cmd := &cobra.Command{
+		Use:   "enqueue --clone-url URL --sha SHA --step 'NAME=COMMAND' ...",
+		Short: "Queue a job by hand (ci queues its own); prints the job id",
+		Long: `enqueue queues a job straight into the forge's database, for trying runners out and for
+operators. The running server hands it to a runner within about a second. Follow it with
+gradforge runner job ID --follow.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			spec := runners.Spec{Key: key, Repo: repo, CloneURL: cloneURL, HeadSHA: sha, BaseRef: baseRef, BaseSHA: baseSHA,
+				Timeout: timeout, Trusted: !untrusted, Env: map[string]string{}}
+			var err error
+			if spec.Labels, err = runners.ParseLabels(labels); err != nil {
+				return fmt.Errorf("--labels: %w", err)
+			}
+			for i, st := range steps {
+				name, run, ok := strings.Cut(st, "=")
+				if !ok {
+					name, run = fmt.Sprintf("step %d", i+1), st
+				}
+				spec.Steps = append(spec.Steps, runners.Step{Name: name, Run: run})
+			}
+			for _, kv := range env {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("--env %q: want NAME=VALUE", kv)
+				}
+				spec.Env[k] = v
+			}
+			ctx, done, q, _, err := openQueue(cmd, dsn)
+			if err != nil {
+				return err
+			}
+			defer done()
+			j, err := q.Enqueue(ctx, spec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), j.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dsn, "db", defaultDB, "database: a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB")
+	f.StringVar(&cloneURL, "clone-url", "", "repository to fetch (https URL, or a path on the runner's machine)")
+	f.StringVar(&sha, "sha", "", "full commit id to run at")
+	f.StringVar(&baseRef, "base-ref", "", "branch to check out beside it in $GRADFORGE_BASE_DIR")
+	f.StringVar(&baseSHA, "base-sha", "", "commit to check out beside it in $GRADFORGE_BASE_DIR")
+	f.StringVar(&labels, "labels", "", "labels a runner needs, e.g. cuda")
+	f.StringVar(&key, "key", "", "dedupe key: a second enqueue with the same key returns the first job")
+	f.StringVar(&repo, "repo", "", "owner/name, for display")
+	f.StringArrayVar(&steps, "step", nil, "a step, NAME=SHELL COMMAND (repeatable; run in order)")
+	f.StringArrayVar(&env, "env", nil, "NAME=VALUE for every step (repeatable)")
+	f.DurationVar(&timeout, "timeout", 30*time.Minute, "wall-clock limit of the job")
+	f.BoolVar(&untrusted, "untrusted", false, "mark the code untrusted: only runners that allow it take it, sandboxed")
+	return envHelp(cmd)
+}
+
+func runnerJobCmd() *cobra.Command {
+	var dsn string
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "job ID",
+		Short: "Show a job: its state, log and result files (--follow streams until it ends)",
+		Long: `job prints a job's log as stored so far, then its state. With --follow it keeps printing new
+log chunks until the job finishes, and exits 1 unless the job succeeded.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("job id %q is not a number", args[0])
+			}
+			ctx, done, q, _, err := openQueue(cmd, dsn)
+			if err != nil {
+				return err
+			}
+			defer done()
+			out := cmd.OutOrStdout()
+			attempt, seq := 0, -1
+			for {
+				j, err := q.Get(ctx, id)
+				if err != nil {
+					return err
+				}
+				if j.Attempt != attempt && j.Attempt > 0 {
+					if attempt != 0 {
+						fmt.Fprintf(out, "\n[gradforge] attempt %d\n", j.Attempt)
+					}
+					attempt, seq = j.Attempt, -1
+				}
+				if attempt > 0 {
+					chunks, err := q.Logs(ctx, id, attempt, seq)
+					if err != nil {
+						return err
+					}
+					for _, c := range chunks {
+						out.Write(c.Data)
+						seq = c.Seq
+					}
+				}
+				if j.State == runners.Finished || !follow {
+					fmt.Fprintf(out, "job %d: %s", j.ID, j.State)
+					if j.State == runners.Finished {
+						fmt.Fprintf(out, " %s (exit %d) after %d attempt(s): %s", j.Conclusion, j.ExitCode, j.Attempt, j.Message)
+						if res, err := q.Result(ctx, id); err == nil && len(res.Files) > 0 {
+							var names []string
+							for n, b := range res.Files {
+								names = append(names, fmt.Sprintf("%s (%d bytes)", n, len(b)))
+							}
+							fmt.Fprintf(out, "\nresult files: %s", strings.Join(names, ", "))
+						}
+					}
+					fmt.Fprintln(out)
+					if follow && j.Conclusion != runners.Success {
+						return fmt.Errorf("job %d %s", j.ID, j.Conclusion)
+					}
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&dsn, "db", defaultDB, "database: a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "stream the log until the job finishes")
+	return envHelp(cmd)
+}
+
+func runnerCancelCmd() *cobra.Command {
+	var dsn, reason string
+	cmd := &cobra.Command{
+		Use:   "cancel JOB_ID",
+		Short: "Cancel a job; a running one is killed by its runner within seconds",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("job id %q is not a number", args[0])
+			}
+			ctx, done, q, _, err := openQueue(cmd, dsn)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := q.Cancel(ctx, id, reason); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cancelled job %d\n", id)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dsn, "db", defaultDB, "database: a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB")
+	cmd.Flags().StringVar(&reason, "reason", "cancelled from the command line", "why, shown in the job and its check run")
 	return envHelp(cmd)
 }

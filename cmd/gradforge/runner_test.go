@@ -1,0 +1,90 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunnerCLI attaches a runner the way an owner would, with the built binary only: a
+// token from `runner token create`, `runner register` (credential saved 0600), `runner run`
+// against `serve`, a job queued with `runner enqueue` and followed with `runner job
+// --follow`; then revoking the runner stops it.
+func TestRunnerCLI(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	for _, args := range [][]string{{"init", "-q", repo}, {"-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "--allow-empty", "-m", "one"}} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	sha, err := exec.Command("git", "-C", repo, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, url := startServe(t, dir, nil, "--runner-heartbeat", "200ms", "--runner-hold", "2s")
+
+	tok, code := gradforge(t, dir, "runner", "token", "create", "--ttl", "5m")
+	tok = strings.Fields(tok)[0]
+	if code != 0 || !strings.HasPrefix(tok, "gfreg_") {
+		t.Fatalf("token create: exit %d, %q", code, tok)
+	}
+	cfg := filepath.Join(dir, "conf", "runner.json")
+	out, code := gradforge(t, dir, "runner", "register", "--url", url, "--token", tok, "--labels", "cuda,linux", "--name", "cli-runner", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("register: exit %d: %s", code, out)
+	}
+	if st, err := os.Stat(cfg); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("runner config %v, %v; want mode 0600", st.Mode().Perm(), err)
+	}
+	if out, code := gradforge(t, dir, "runner", "register", "--url", url, "--token", tok, "--name", "again", "--config", cfg+"2"); code == 0 || !strings.Contains(out, "unknown, used or expired") {
+		t.Fatalf("second register with one token: exit %d: %s", code, out)
+	}
+
+	run := exec.Command(bin, "runner", "run", "--config", cfg, "--work-dir", filepath.Join(dir, "work"))
+	run.Env = cleanEnv()
+	var runLog strings.Builder
+	run.Stdout, run.Stderr = &runLog, &runLog
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- run.Wait() }()
+	t.Cleanup(func() {
+		run.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("runner output:\n%s", runLog.String())
+		}
+	})
+
+	id, code := gradforge(t, dir, "runner", "enqueue", "--clone-url", repo, "--sha", strings.TrimSpace(string(sha)), "--labels", "cuda",
+		"--step", `greet=echo "hello from $GRADFORGE_HEAD_SHA"; echo '{"ok":true}' > "$GRADFORGE_RESULTS/report.json"`)
+	if code != 0 {
+		t.Fatalf("enqueue: exit %d: %s", code, id)
+	}
+	out, code = gradforge(t, dir, "runner", "job", strings.TrimSpace(id), "--follow")
+	if code != 0 || !strings.Contains(out, "hello from "+strings.TrimSpace(string(sha))) || !strings.Contains(out, "finished success") ||
+		!strings.Contains(out, "report.json") {
+		t.Fatalf("job --follow: exit %d:\n%s", code, out)
+	}
+	out, _ = gradforge(t, dir, "runner", "list")
+	if !strings.Contains(out, "cli-runner") || !strings.Contains(out, "cuda,linux") || !strings.Contains(out, "idle") {
+		t.Fatalf("runner list:\n%s", out)
+	}
+	if out, code := gradforge(t, dir, "runner", "revoke", "1"); code != 0 {
+		t.Fatalf("revoke: exit %d: %s", code, out)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err == nil || !strings.Contains(runLog.String(), "credential rejected") {
+			t.Fatalf("runner after revoke: %v\n%s", err, runLog.String())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("runner still running after its credential was revoked")
+	}
+}
