@@ -23,7 +23,7 @@ func (a *App) apiBounties(c *gin.Context) {
 		a.failErr(c, "bounty filter", err)
 		return
 	}
-	list, total, err := a.bounties.List(c.Request.Context(), f)
+	list, total, err := a.listBounties(c.Request.Context(), f)
 	if err != nil {
 		a.failErr(c, "bounties", err)
 		return

@@ -33,6 +33,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// Repos are repositories the console offers even before they have bounties.
 	Repos []string
+	// BoardCache is how long a board page may be served from memory (default 5 s; negative
+	// turns the cache off). Signed-in or not, everyone sees the same board.
+	BoardCache time.Duration
 }
 
 // OAuth is a GitHub App's OAuth user flow configuration.
@@ -59,6 +62,7 @@ type App struct {
 	perms    Permissions
 	client   *http.Client
 	pages    map[string]*pageTemplate
+	boards   boardCache
 
 	permMu    sync.Mutex
 	permCache map[string]permEntry // repo+"\x00"+login → permission, for a minute
@@ -96,6 +100,9 @@ func New(db *gorm.DB, log *slog.Logger, cfg Config, src Sources) (*App, error) {
 		cfg.OAuth.APIBase = "https://api.github.com"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.BoardCache == 0 {
+		cfg.BoardCache = 5 * time.Second
+	}
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -105,6 +112,7 @@ func New(db *gorm.DB, log *slog.Logger, cfg Config, src Sources) (*App, error) {
 		bounties: src.Bounties, console: src.Console, ci: src.CI, runners: src.Runners,
 		settings: src.Settings, perms: src.Permissions,
 		client:    &http.Client{Timeout: 15 * time.Second},
+		boards:    boardCache{ttl: cfg.BoardCache},
 		permCache: map[string]permEntry{},
 	}, nil
 }

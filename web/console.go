@@ -57,11 +57,10 @@ func (a *App) consoleHome(c *gin.Context) {
 }
 
 type consoleRepoData struct {
-	Repo          string
-	Payouts       []Payout
-	Proposals     []Proposal
-	Settings      *RepoSettings
-	BudgetDollars string
+	Repo      string
+	Payouts   []Payout
+	Proposals []Proposal
+	Settings  *RepoSettings
 }
 
 func (a *App) consoleRepo(c *gin.Context) {
@@ -87,7 +86,7 @@ func (a *App) consoleRepo(c *gin.Context) {
 			return
 		}
 		s.Repo = repo
-		d.Settings, d.BudgetDollars = &s, dollars(s.BudgetCents)
+		d.Settings = &s
 	}
 	a.render(c, http.StatusOK, "console_repo.html", "Console · "+repo, "console", d)
 }
@@ -181,33 +180,36 @@ func (a *App) saveSettings(c *gin.Context) {
 }
 
 func parseSettings(c *gin.Context, repo string) (RepoSettings, error) {
-	s := RepoSettings{Repo: repo, AutoApprove: c.PostForm("auto_approve") == "1"}
-	var err error
-	if s.BudgetCents, err = parseDollars(c.PostForm("budget"), "The budget"); err != nil {
-		return s, err
-	}
-	if v := strings.TrimSpace(c.PostForm("line_budget")); v != "" {
-		if s.LineBudget, err = strconv.Atoi(v); err != nil || s.LineBudget < 0 || s.LineBudget > 10_000_000 {
-			return s, BadInput("The line budget must be a whole number of lines.")
+	s := RepoSettings{Repo: repo, AutoApprove: c.PostForm("auto_approve") == "1", FirstPRCanClaim: c.PostForm("first_pr_can_claim") == "1"}
+	for _, f := range []struct {
+		name, what string
+		into       *int
+		lo, hi     int
+	}{
+		{"max_active_attempts", "Active attempts per contributor", &s.MaxActiveAttempts, 0, 100},
+		{"min_account_age_days", "Minimum account age", &s.MinAccountAgeDays, 0, 3650},
+		{"attempt_days", "Attempt lock length", &s.AttemptDays, 1, 365},
+		{"bounty_days", "Bounty lifetime", &s.BountyDays, 0, 3650},
+	} {
+		v, err := strconv.Atoi(strings.TrimSpace(c.PostForm(f.name)))
+		if err != nil || v < f.lo || v > f.hi {
+			return s, BadInput("%s must be a whole number from %d to %d.", f.what, f.lo, f.hi)
 		}
-	}
-	if v := strings.TrimSpace(c.PostForm("speed_threshold_pct")); v != "" {
-		if s.SpeedThresholdPct, err = strconv.ParseFloat(v, 64); err != nil || s.SpeedThresholdPct < 0 || s.SpeedThresholdPct > 100 {
-			return s, BadInput("The speed threshold must be a percentage from 0 to 100.")
-		}
-	}
-	for _, f := range strings.FieldsFunc(c.PostForm("trusted_users"), func(r rune) bool { return r == '\n' || r == ',' || r == ' ' || r == '\r' }) {
-		f = strings.TrimPrefix(f, "@")
-		if !loginRe.MatchString(f) {
-			return s, BadInput("%q is not a GitHub login.", f)
-		}
-		s.TrustedUsers = append(s.TrustedUsers, f)
+		*f.into = v
 	}
 	return s, nil
 }
 
-// Stages are the hiring pipeline's columns, in order.
-var Stages = []string{"contributor", "bounty hunter", "proposer", "candidate", "hired"}
+// Stages are the hiring pipeline's columns, in order, as the bounties package names them.
+var Stages = []string{"contributor", "hunter", "proposer", "candidate", "hired"}
+
+// stageName is how a stage reads to people.
+func stageName(s string) string {
+	if s == "hunter" {
+		return "bounty hunter"
+	}
+	return s
+}
 
 type stageColumn struct {
 	ID, Name string
@@ -231,7 +233,7 @@ func (a *App) pipelinePage(c *gin.Context) {
 	}
 	var d pipelineData
 	for _, st := range Stages {
-		col := stageColumn{ID: strings.ReplaceAll(st, " ", "-"), Name: st}
+		col := stageColumn{ID: st, Name: stageName(st)}
 		for _, p := range people {
 			if p.Stage == st {
 				col.People = append(col.People, p)

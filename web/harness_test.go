@@ -33,17 +33,25 @@ func newHarness(t testing.TB, db *gorm.DB, cfg Config) *harness {
 
 func newHarnessWith(t testing.TB, db *gorm.DB, cfg Config, mem *memData) *harness {
 	t.Helper()
+	h := newHarnessSources(t, db, cfg, mem.sources())
+	h.mem = mem
+	return h
+}
+
+// newHarnessSources serves the app over the given sources (real packages' adapters).
+func newHarnessSources(t testing.TB, db *gorm.DB, cfg Config, src Sources) *harness {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if cfg.Secret == nil {
 		cfg.Secret = []byte("test secret, thirty-two bytes ok")
 	}
-	app, err := New(db, log, cfg, mem.sources())
+	app, err := New(db, log, cfg, src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := NewRouter(db, log)
 	app.Routes(r)
-	h := &harness{t: t, app: app, mem: mem, srv: httptest.NewServer(r)}
+	h := &harness{t: t, app: app, srv: httptest.NewServer(r)}
 	t.Cleanup(h.srv.Close)
 	return h
 }
@@ -140,7 +148,7 @@ func seed(m *memData) {
 	}
 	m.proposals = []Proposal{{ID: 1, Repo: "gradforge/gradforge", Login: "carol", Title: "Metal backend <img src=x onerror=alert(1)>", AmountCents: 100000, Status: "pending", CreatedAt: now.Add(-day)}}
 	m.people = []PipelineEntry{
-		{Login: "alice", Stage: "bounty hunter", PaidCents: 8000, Bounties: 1},
+		{Login: "alice", Stage: "hunter", PaidCents: 8000, Bounties: 1},
 		{Login: "carol", Stage: "proposer", PaidCents: 36000, Bounties: 3, Proposals: 1},
 		{Login: "dave", Stage: "candidate", PaidCents: 90000, Bounties: 7},
 		{Login: "erin", Stage: "hired", PaidCents: 150000, Bounties: 11},

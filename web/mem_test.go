@@ -263,7 +263,10 @@ func (m *memData) Pipeline(context.Context) ([]PipelineEntry, error) {
 	return out, nil
 }
 
-func (m *memData) Offer(_ context.Context, login string) (*Offer, error) {
+func (m *memData) Offer(_ context.Context, login, viewer string, maint bool) (*Offer, error) {
+	if viewer != login && !maint {
+		return nil, ErrForbidden
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.offers[login], nil

@@ -129,12 +129,12 @@ func (a *App) board(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	list, total, err := a.bounties.List(ctx, f)
+	list, total, err := a.listBounties(ctx, f)
 	if err != nil {
 		a.failErr(c, "bounties", err)
 		return
 	}
-	repos, err := a.bounties.Repos(ctx)
+	repos, err := a.listRepos(ctx)
 	if err != nil {
 		a.failErr(c, "repositories", err)
 		return
@@ -272,7 +272,8 @@ func (a *App) offerPage(c *gin.Context) {
 		a.unavailable(c, "bounties")
 		return
 	}
-	o, err := a.console.Offer(c.Request.Context(), login)
+	s := sessionOf(c)
+	o, err := a.console.Offer(c.Request.Context(), login, s.Login, a.maintainsAny(c.Request.Context(), s))
 	if err != nil {
 		a.failErr(c, "offer", err)
 		return

@@ -260,7 +260,7 @@ func (a *App) knownRepos(ctx context.Context) []string {
 		add(r)
 	}
 	if a.bounties != nil {
-		repos, err := a.bounties.Repos(ctx)
+		repos, err := a.listRepos(ctx)
 		if err != nil {
 			a.log.WarnContext(ctx, "list repositories", "err", err)
 		}

@@ -172,7 +172,9 @@ type Console interface {
 	AcceptProposal(ctx context.Context, repo string, id int64, by string) error
 	DeclineProposal(ctx context.Context, repo string, id int64, by, reason string) error
 	Pipeline(ctx context.Context) ([]PipelineEntry, error)
-	Offer(ctx context.Context, login string) (*Offer, error) // nil, nil when there is none
+	// Offer is the person's current offer (nil, nil when there is none) as viewer may see it;
+	// the web app has already checked that viewer is the person or a maintainer.
+	Offer(ctx context.Context, login, viewer string, viewerMaintainer bool) (*Offer, error)
 	RecordOffer(ctx context.Context, o Offer) error
 	MarkCandidate(ctx context.Context, login, by string) error
 }
@@ -275,14 +277,17 @@ type Runners interface {
 	Revoke(ctx context.Context, runnerID int64, by string) error
 }
 
-// RepoSettings is the per-repository configuration maintainers edit in the console.
+// RepoSettings is the per-repository bounty policy maintainers edit in the console. The CI
+// gates' line budget and speed threshold are server configuration, and trusted users come
+// from the repository's .gradforge.yml, so the console shows those but does not edit them.
 type RepoSettings struct {
-	Repo              string   `json:"repo"`
-	BudgetCents       int64    `json:"budget_cents"`        // monthly bounty budget
-	LineBudget        int      `json:"line_budget"`         // lines gate limit
-	SpeedThresholdPct float64  `json:"speed_threshold_pct"` // speed gate: fail beyond this slowdown
-	AutoApprove       bool     `json:"auto_approve"`        // approve payouts without a maintainer
-	TrustedUsers      []string `json:"trusted_users"`       // run CI without /ok-to-test
+	Repo              string `json:"repo"`
+	AutoApprove       bool   `json:"auto_approve"`         // pay won claims without a maintainer's approval
+	FirstPRCanClaim   bool   `json:"first_pr_can_claim"`   // a contributor's first merged PR may claim a bounty
+	MaxActiveAttempts int    `json:"max_active_attempts"`  // bounties one contributor may lock at once
+	MinAccountAgeDays int    `json:"min_account_age_days"` // younger GitHub accounts may not attempt or claim
+	AttemptDays       int    `json:"attempt_days"`         // how long a lock lasts
+	BountyDays        int    `json:"bounty_days"`          // new bounties expire (and refund) after this; 0 never
 }
 
 // Settings reads and writes repository settings.

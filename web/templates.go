@@ -38,6 +38,7 @@ var funcs = template.FuncMap{
 	"add":      func(a, b int) int { return a + b },
 	"bps":      func(b int) string { return fmt.Sprintf("%.2f %%", float64(b)/100) },
 	"title":    func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	"stage":    stageName,
 	"expired":  func(t time.Time) bool { return !t.IsZero() && time.Now().After(t) },
 }
 

@@ -260,13 +260,15 @@ func TestConsoleActions(t *testing.T) {
 	must(t, post("/console/gradforge/gradforge/payouts/1/approve", nil), http.StatusBadRequest, "is declined")
 	must(t, post("/console/gradforge/gradforge/payouts/77/approve", nil), http.StatusNotFound)
 	must(t, post("/console/gradforge/gradforge/proposals/1/decline", url.Values{"reason": {"out of scope"}}), http.StatusSeeOther)
-	must(t, post("/console/gradforge/gradforge/settings", url.Values{"budget": {"2,500"}, "line_budget": {"9000"}, "speed_threshold_pct": {"5"}, "auto_approve": {"1"}, "trusted_users": {"alice\n@bob"}}), http.StatusSeeOther)
-	s := h.mem.settings["gradforge/gradforge"]
-	if s.BudgetCents != 250000 || s.LineBudget != 9000 || s.SpeedThresholdPct != 5 || !s.AutoApprove || strings.Join(s.TrustedUsers, ",") != "alice,bob" {
-		t.Fatalf("saved settings %+v", s)
+	policy := url.Values{"auto_approve": {"1"}, "max_active_attempts": {"3"}, "min_account_age_days": {"30"}, "attempt_days": {"10"}, "bounty_days": {"90"}}
+	must(t, post("/console/gradforge/gradforge/settings", policy), http.StatusSeeOther)
+	want := RepoSettings{Repo: "gradforge/gradforge", AutoApprove: true, MaxActiveAttempts: 3, MinAccountAgeDays: 30, AttemptDays: 10, BountyDays: 90}
+	if s := h.mem.settings["gradforge/gradforge"]; s != want {
+		t.Fatalf("saved settings %+v, want %+v", s, want)
 	}
-	must(t, m.get("/console/gradforge/gradforge"), http.StatusOK, `value="2500"`, `value="9000"`, "checked", "alice\nbob")
-	must(t, post("/console/gradforge/gradforge/settings", url.Values{"trusted_users": {"not a login!"}}), http.StatusBadRequest)
+	must(t, m.get("/console/gradforge/gradforge"), http.StatusOK, `value="30"`, `value="90"`, "checked")
+	policy.Set("attempt_days", "0")
+	must(t, post("/console/gradforge/gradforge/settings", policy), http.StatusBadRequest, "Attempt lock length")
 	must(t, post("/console/pipeline/carol/candidate", nil), http.StatusSeeOther)
 	must(t, post("/console/pipeline/dave/offer", url.Values{"stipend": {"9000"}, "equity_bps": {"50"}, "vesting_start": {"2027-01-01"}, "cliff_months": {"12"}}), http.StatusSeeOther)
 	if o := h.mem.offers["dave"]; o == nil || o.StipendCents != 900000 || o.EquityBps != 50 || o.RecordedBy != "maint" {
@@ -278,9 +280,9 @@ func TestConsoleActions(t *testing.T) {
 	must(t, post("/console/runners/tokens", url.Values{"ttl": {"999h"}}), http.StatusBadRequest)
 	must(t, post("/console/runners/1/revoke", nil), http.StatusSeeOther)
 	must(t, m.get("/runners"), http.StatusOK, "revoked")
-	want := []string{"declined payout 1 by maint", "declined proposal 1 by maint", "settings gradforge/gradforge by maint", "candidate carol by maint", "offer for dave by maint", "token by maint"}
-	if strings.Join(h.mem.actions, "|") != strings.Join(want, "|") {
-		t.Fatalf("actions\n got %q\nwant %q", h.mem.actions, want)
+	wantActions := []string{"declined payout 1 by maint", "declined proposal 1 by maint", "settings gradforge/gradforge by maint", "candidate carol by maint", "offer for dave by maint", "token by maint"}
+	if strings.Join(h.mem.actions, "|") != strings.Join(wantActions, "|") {
+		t.Fatalf("actions\n got %q\nwant %q", h.mem.actions, wantActions)
 	}
 }
 
@@ -337,7 +339,7 @@ func TestAPI(t *testing.T) {
 	must(t, c.get("/api/bounties/gradforge/gradforge/101"), http.StatusOK, `"title":"Fuse reduce into elementwise kernels"`, `"attempts"`)
 	must(t, c.get("/api/bounties/gradforge/gradforge/999"), http.StatusNotFound, `"error"`)
 	must(t, c.get("/api/leaderboard"), http.StatusOK, `"login":"carol"`)
-	must(t, c.get("/api/people/alice"), http.StatusOK, `"stage":"bounty hunter"`)
+	must(t, c.get("/api/people/alice"), http.StatusOK, `"stage":"hunter"`)
 	must(t, c.get("/api/runs/1"), http.StatusOK, `"conclusion":"failure"`)
 	must(t, c.get("/api/runners"), http.StatusOK, `"gpu":"NVIDIA H200"`)
 	must(t, c.get("/api/jobs/11/log?after=1"), http.StatusOK, `"seq":2`, `"done":false`)

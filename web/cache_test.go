@@ -1,0 +1,84 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingBounties counts List calls and can be slowed or made to fail.
+type countingBounties struct {
+	*memData
+	calls atomic.Int64
+	delay time.Duration
+	fail  atomic.Bool
+}
+
+func (c *countingBounties) List(ctx context.Context, f BountyFilter) ([]Bounty, int, error) {
+	c.calls.Add(1)
+	time.Sleep(c.delay)
+	if c.fail.Load() {
+		return nil, 0, errors.New("database away")
+	}
+	return c.memData.List(ctx, f)
+}
+
+func TestBoardCache(t *testing.T) {
+	mem := newMem()
+	seed(mem)
+	cb := &countingBounties{memData: mem, delay: 50 * time.Millisecond}
+	a := &App{bounties: cb, boards: boardCache{ttl: 200 * time.Millisecond}}
+	f := BountyFilter{Status: "open", Sort: "amount", Limit: 50}
+
+	t.Run("concurrent requests share one query", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				if page, total, err := a.listBounties(t.Context(), f); err != nil || total != 5 || len(page) != 5 {
+					t.Errorf("listBounties = %d, %d, %v", len(page), total, err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := cb.calls.Load(); n != 1 {
+			t.Fatalf("%d queries for 20 concurrent requests, want 1", n)
+		}
+	})
+	t.Run("another filter is another query", func(t *testing.T) {
+		g := f
+		g.Query = "onnx"
+		if _, total, _ := a.listBounties(t.Context(), g); total != 1 || cb.calls.Load() != 2 {
+			t.Fatalf("total %d after %d queries", total, cb.calls.Load())
+		}
+	})
+	t.Run("a stale page is queried again", func(t *testing.T) {
+		time.Sleep(250 * time.Millisecond)
+		a.listBounties(t.Context(), f)
+		if n := cb.calls.Load(); n != 3 {
+			t.Fatalf("%d queries, want 3", n)
+		}
+	})
+	t.Run("errors are not kept", func(t *testing.T) {
+		time.Sleep(250 * time.Millisecond)
+		cb.fail.Store(true)
+		if _, _, err := a.listBounties(t.Context(), f); err == nil {
+			t.Fatal("no error from a failing source")
+		}
+		cb.fail.Store(false)
+		if _, total, err := a.listBounties(t.Context(), f); err != nil || total != 5 {
+			t.Fatalf("after the failure: %d, %v", total, err)
+		}
+	})
+	t.Run("off when the TTL is negative", func(t *testing.T) {
+		off := &App{bounties: cb, boards: boardCache{ttl: -1}}
+		before := cb.calls.Load()
+		off.listBounties(t.Context(), f)
+		off.listBounties(t.Context(), f)
+		if n := cb.calls.Load() - before; n != 2 {
+			t.Fatalf("%d queries with the cache off, want 2", n)
+		}
+	})
+}
