@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,13 +81,17 @@ func NewCPU(dir string) (*CPU, error) {
 	d := &CPU{dir: dir, cc: cc, progs: map[string]*cpuProgram{}, pool: map[int][][]byte{}}
 	// Floats may be reassociated (so reductions vectorize); NaN and infinity keep their meaning.
 	d.flags = []string{"-O2", "-fPIC", "-shared", "-fno-math-errno", "-fassociative-math",
-		"-fno-signed-zeros", "-fno-trapping-math", "-march=native"}
-	// Probe -march=native once per compiler and cache directory; a marker file remembers it.
-	h := sha256.Sum256([]byte(cc + "\x00" + strings.Join(d.flags, " ")))
-	probe := filepath.Join(dir, "probe-"+hex.EncodeToString(h[:8])+".so")
-	if _, err := os.Stat(probe); err != nil {
-		if err := d.build("void gf_probe(void) {}\n", probe); err != nil {
-			d.flags = d.flags[:len(d.flags)-1] // the compiler does not know -march=native
+		"-fno-signed-zeros", "-fno-trapping-math"}
+	// Optional flags, each kept when this compiler accepts it (probed once per cache directory;
+	// a marker file remembers the answer): the host's vector units, and loop vectorization
+	// that may add an epilogue (plain -O2 in GCC 12 vectorizes only loops that need none).
+	for _, f := range []string{"-march=native", "-fvect-cost-model=cheap"} {
+		h := sha256.Sum256([]byte(cc + "\x00" + f))
+		probe := filepath.Join(dir, "probe-"+hex.EncodeToString(h[:8])+".so")
+		if _, err := os.Stat(probe); err == nil {
+			d.flags = append(d.flags, f)
+		} else if err := d.buildWith(append(slices.Clone(d.flags), f), "void gf_probe(void) {}\n", probe); err == nil {
+			d.flags = append(d.flags, f)
 		}
 	}
 	return d, nil
@@ -217,7 +222,9 @@ func (d *CPU) Compile(fn, src string) (Program, error) {
 
 // build compiles src into the shared object out, atomically (write to a temp name, rename),
 // so concurrent processes sharing the cache never load a half-written file.
-func (d *CPU) build(src, out string) error {
+func (d *CPU) build(src, out string) error { return d.buildWith(d.flags, src, out) }
+
+func (d *CPU) buildWith(flags []string, src, out string) error {
 	tmp, err := os.CreateTemp(d.dir, "k-*.c")
 	if err != nil {
 		return err
@@ -231,10 +238,10 @@ func (d *CPU) build(src, out string) error {
 	so := strings.TrimSuffix(tmp.Name(), ".c") + ".so"
 	defer os.Remove(so)
 	var stderr bytes.Buffer
-	cmd := exec.Command(d.cc, append(append([]string{}, d.flags...), "-o", so, tmp.Name(), "-lm")...)
+	cmd := exec.Command(d.cc, append(slices.Clone(flags), "-o", so, tmp.Name(), "-lm")...)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", d.cc, strings.Join(d.flags, " "), err, stderr.String())
+		return fmt.Errorf("%s %s: %w\n%s", d.cc, strings.Join(flags, " "), err, stderr.String())
 	}
 	return os.Rename(so, out)
 }
