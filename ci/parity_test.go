@@ -131,6 +131,14 @@ func TestParityGate(t *testing.T) {
 			t.Errorf("annotation message lacks %q: %s", s, a.Message)
 		}
 	}
+	c := checkFor(t, GateParity, bad)
+	if c.Conclusion != Failure || len(c.Annotations) != 2 || c.Annotations[0].GetPath() != "testops/cases.go" || c.Annotations[0].GetStartLine() != 15 ||
+		!strings.HasPrefix(c.Title, "2 failed, 1 passed") {
+		t.Errorf("parity check run: %s %q, %d annotations", c.Conclusion, c.Title, len(c.Annotations))
+	}
+	if ok := checkFor(t, GateParity, good); ok.Conclusion != Success || len(ok.Annotations) != 0 {
+		t.Errorf("base's parity check run: %s with %d annotations", ok.Conclusion, len(ok.Annotations))
+	}
 	md := bad.Markdown()
 	if !strings.Contains(md, "| binary | 3 | 1 | **2** | 0 | 0.5 | 0 |") || !strings.Contains(md, "`mul_neg`") {
 		t.Errorf("summary:\n%s", md)

@@ -432,3 +432,20 @@ func TestCloseCancelsAndReopenRestarts(t *testing.T) {
 		t.Errorf("closing a pull request ci never saw: %v", err)
 	}
 }
+
+// checkFor runs a gate result through the Service as a runner job's result file and returns
+// the check run GitHub ends up with.
+func checkFor(t *testing.T, gate string, result any) githubtest.CheckRun {
+	t.Helper()
+	h := newHarness(t, dbtest.SQLite(t), Config{})
+	sha := strings.Repeat("5", 40)
+	if err := h.svc.OnPullRequest(t.Context(), PullRequest{Repo: "o/r", Number: 1, Author: "a", HeadSHA: sha, Trusted: true}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(result)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.finish(t, h.run(t, "o/r", sha, gate).JobID, runners.Result{Conclusion: runners.Failure, ExitCode: 1, Files: map[string][]byte{gate + ".json": b}})
+	return h.checks("o/r", sha)[gate]
+}

@@ -116,6 +116,11 @@ func TestSpeedGate(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", s, md)
 		}
 	}
+	c := checkFor(t, GateSpeed, rep)
+	if c.Conclusion != Failure || !strings.Contains(c.Title, "1 slower") || !strings.Contains(c.Summary, "`framework/bench.BenchmarkWork`") ||
+		!strings.Contains(c.Summary, "+    data0[0] -= i*0.9999999f;") {
+		t.Errorf("speed check run: %s %q\n%s", c.Conclusion, c.Title, c.Summary)
+	}
 	var text bytes.Buffer
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
