@@ -195,7 +195,11 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 		}
 	}
 	k.Flops = r.flops
-	k.Src = d.Prelude + strings.Join(r.globals, "") + d.Kernel(k.Name, k.Params) + r.b.String() + "}\n"
+	prelude := d.Prelude
+	if r.half {
+		prelude += d.HalfPrelude
+	}
+	k.Src = prelude + strings.Join(r.globals, "") + d.Kernel(k.Name, k.Params) + r.b.String() + "}\n"
 	return k
 }
 
@@ -244,6 +248,7 @@ type renderer struct {
 	// Upcast: the innermost global dim steps by ups, and everything per output is written
 	// ups times (copy up uses memos[up]); loads shared by the copies become one value and
 	// the copies' loads of neighbouring elements vectorize.
+	half    bool // a 16-bit float appears (the dialect's HalfPrelude is needed)
 	up, ups int
 	upDims  []int // upcast global dims, and the factor of each
 	upBy    []int
@@ -366,6 +371,7 @@ func (r *renderer) render(e *Expr) string {
 	}
 	var s string
 	vt := r.d.valueType(e.DType)
+	r.half = r.half || e.DType == dtype.Float16 || e.DType == dtype.BFloat16
 	switch {
 	case e.Op == lazy.Const:
 		s = r.d.Literal(e.Arg.(float64), e.DType)

@@ -21,6 +21,8 @@ type Param struct {
 type Dialect struct {
 	Name    string
 	Prelude string // includes and helpers placed before every kernel
+	// HalfPrelude is added only to kernels that touch a 16-bit float (less to compile).
+	HalfPrelude string
 	// Kernel writes the kernel's signature and its opening brace, unpacking params as needed.
 	Kernel func(name string, params []Param) string
 	// GlobalID is the flat global thread index expression. Empty means the global dims are
@@ -51,8 +53,9 @@ func (d *Dialect) valueType(t dtype.DType) string {
 // take (void **bufs, const int *vals, int start, int end) so that one calling convention
 // serves every kernel and the launcher can split the outermost loop across threads.
 var C = &Dialect{
-	Name:    "c",
-	Prelude: "#include <math.h>\n" + cHalf,
+	Name:        "c",
+	Prelude:     "#include <math.h>\n",
+	HalfPrelude: cHalf,
 	Kernel: func(name string, params []Param) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "void %s(void **bufs, const int *vals, int start, int end) {\n", name)
