@@ -119,7 +119,10 @@ func TestDedupe(t *testing.T) {
 			t.Fatalf("%d deliveries and %d jobs stored, want 2 and 2", d, j)
 		}
 		var got Delivery
-		db.Raw(`SELECT delivery_id AS id, event, action, installation_id, repo FROM bot_deliveries WHERE delivery_id = 'same-id'`).Scan(&got)
+		db.Raw(`SELECT delivery_id AS id, event, payload FROM bot_deliveries WHERE delivery_id = 'same-id'`).Scan(&got)
+		if err := got.ParseHead(); err != nil {
+			t.Fatal(err)
+		}
 		if got.Event != "issue_comment" || got.Action != "created" || got.InstallationID != 1 || got.Repo != "Codertocat/Hello-World" {
 			t.Fatalf("stored delivery = %+v", got)
 		}

@@ -162,17 +162,15 @@ func (w *Workers) Claim(ctx context.Context) (*Job, error) {
 	}
 	j := &Job{ID: rows[0].ID, Attempts: rows[0].Attempts}
 	var d struct {
-		DeliveryID     string
-		Event          string
-		Action         string
-		InstallationID int64
-		Repo           string
-		Payload        []byte
+		DeliveryID string
+		Event      string
+		Payload    []byte
 	}
-	if err := w.DB.WithContext(ctx).Raw(`SELECT delivery_id, event, action, installation_id, repo, payload FROM bot_deliveries WHERE delivery_id = ?`, rows[0].DeliveryID).Scan(&d).Error; err != nil {
+	if err := w.DB.WithContext(ctx).Raw(`SELECT delivery_id, event, payload FROM bot_deliveries WHERE delivery_id = ?`, rows[0].DeliveryID).Scan(&d).Error; err != nil {
 		return nil, fmt.Errorf("load delivery %s: %w", rows[0].DeliveryID, err)
 	}
-	j.Delivery = Delivery{ID: d.DeliveryID, Event: d.Event, Action: d.Action, InstallationID: d.InstallationID, Repo: d.Repo, Payload: d.Payload}
+	j.Delivery = Delivery{ID: d.DeliveryID, Event: d.Event, Payload: d.Payload}
+	j.Delivery.ParseHead() // a bad payload is the handler's to report
 	return j, nil
 }
 

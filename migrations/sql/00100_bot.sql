@@ -6,9 +6,6 @@ CREATE TABLE bot_deliveries (
     id              ${ID},
     delivery_id     TEXT NOT NULL UNIQUE,
     event           TEXT NOT NULL,
-    action          TEXT NOT NULL DEFAULT '',
-    installation_id BIGINT NOT NULL DEFAULT 0,
-    repo            TEXT NOT NULL DEFAULT '',
     payload         ${BLOB} NOT NULL,
     received_at     ${TIME} NOT NULL DEFAULT ${NOW}
 );
