@@ -58,7 +58,11 @@ func (o SpeedOptions) withDefaults() SpeedOptions {
 	return o
 }
 
-// BenchResult is one row of the speed table; times are medians in ns/op.
+// Missing is the sample recorded for a round whose run did not report a benchmark.
+const Missing = -1
+
+// BenchResult is one row of the speed table; times are medians in ns/op. Ratio, Low and High
+// are 0 when there is no estimate or interval.
 type BenchResult struct {
 	Name    string    `json:"name"`
 	Base    float64   `json:"base_ns"`
@@ -96,13 +100,14 @@ func Analyze(base, head map[string][]float64, threshold, confidence float64) []B
 	var out []BenchResult
 	for n := range names {
 		b, h := base[n], head[n]
-		r := BenchResult{Name: n, Base: median(b), Head: median(h), BaseNs: b, HeadNs: h, Ratio: math.NaN(), Low: math.NaN(), High: math.NaN()}
-		if len(b) == 0 || len(h) == 0 {
+		r := BenchResult{Name: n, Base: median(b), Head: median(h), BaseNs: b, HeadNs: h}
+		if r.Base == 0 || r.Head == 0 {
 			r.Verdict = Unpaired
 		} else {
 			var ok bool
 			r.Ratio, r.Low, r.High, ok = RatioCI(b, h, confidence)
 			r.Verdict = Judge(r.Low, r.High, threshold, ok)
+			r.Ratio, r.Low, r.High = zeroNaN(r.Ratio), zeroNaN(r.Low), zeroNaN(r.High)
 		}
 		out = append(out, r)
 	}
@@ -113,6 +118,9 @@ func Analyze(base, head map[string][]float64, threshold, confidence float64) []B
 // Conclusion is the check run's conclusion: failure when any benchmark is slower, neutral when
 // any is inconclusive, success otherwise.
 func (r *SpeedReport) Conclusion() string {
+	if len(r.Benchmarks) == 0 {
+		return Neutral // nothing measured: no verdict either way
+	}
 	c := Success
 	for _, b := range r.Benchmarks {
 		switch b.Verdict {
@@ -143,9 +151,17 @@ func (r *SpeedReport) Title() string {
 	return fmt.Sprintf("%d benchmarks: %s", len(r.Benchmarks), strings.Join(parts, ", "))
 }
 
+// zeroNaN keeps NaN out of results, which JSON cannot carry.
+func zeroNaN(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
 func fmtNs(ns float64) string {
 	switch {
-	case math.IsNaN(ns):
+	case math.IsNaN(ns) || ns <= 0:
 		return "—"
 	case ns >= 1e9:
 		return fmt.Sprintf("%.3gs", ns/1e9)
@@ -158,14 +174,14 @@ func fmtNs(ns float64) string {
 }
 
 func fmtRatio(x float64) string {
-	if math.IsNaN(x) {
+	if math.IsNaN(x) || x == 0 {
 		return "—"
 	}
 	return fmt.Sprintf("%.3f", x)
 }
 
 func (b BenchResult) interval() string {
-	if math.IsNaN(b.Low) {
+	if math.IsNaN(b.Low) || b.Low == 0 {
 		return "—"
 	}
 	return fmt.Sprintf("[%.3f, %.3f]", b.Low, b.High)
@@ -344,6 +360,7 @@ func Speed(ctx context.Context, repo Repo, baseSHA, headSHA string, o SpeedOptio
 	}
 	for p := range pkgs {
 		for round := range o.Warmup + o.Pairs {
+			var got [2]map[string]float64
 			for i := range 2 {
 				b, ok := bins[i][p]
 				if !ok {
@@ -353,15 +370,35 @@ func Speed(ctx context.Context, repo Repo, baseSHA, headSHA string, o SpeedOptio
 				if err != nil {
 					return nil, fmt.Errorf("run %s benchmarks: %w", [2]string{"base", "head"}[i], err)
 				}
-				if round < o.Warmup {
-					continue
-				}
-				for name, ns := range ParseBench(out) {
-					key := p + "." + name
-					samples[i][key] = append(samples[i][key], ns)
-				}
+				got[i] = ParseBench(out)
 			}
 			fmt.Fprintf(o.Log, "%s: round %d/%d\n", p, round+1, o.Warmup+o.Pairs)
+			if round < o.Warmup {
+				continue
+			}
+			// Keep pairs aligned by round: a run that did not report a benchmark leaves a
+			// Missing sample, which the statistic skips with its partner.
+			n := round - o.Warmup
+			for i := range 2 {
+				if got[i] == nil {
+					continue
+				}
+				for _, m := range got {
+					for name := range m {
+						key := p + "." + name
+						for len(samples[i][key]) < n {
+							samples[i][key] = append(samples[i][key], Missing)
+						}
+						if len(samples[i][key]) == n {
+							ns, ok := got[i][name]
+							if !ok {
+								ns = Missing
+							}
+							samples[i][key] = append(samples[i][key], ns)
+						}
+					}
+				}
+			}
 		}
 	}
 	rep := &SpeedReport{BaseSHA: baseSHA, HeadSHA: headSHA, Threshold: o.Threshold, Confidence: o.Confidence, Pairs: o.Pairs,

@@ -100,12 +100,18 @@ func Judge(low, high, threshold float64, ok bool) string {
 	return Inconclusive
 }
 
-// median returns the middle value of xs (not modified), NaN when empty.
+// median returns the middle of the positive values of xs (not modified), 0 when there are
+// none (missing samples are negative).
 func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
+	var s []float64
+	for _, x := range xs {
+		if x > 0 && !math.IsInf(x, 0) {
+			s = append(s, x)
+		}
 	}
-	s := append([]float64(nil), xs...)
+	if len(s) == 0 {
+		return 0
+	}
 	sort.Float64s(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2]

@@ -1,8 +1,10 @@
 package ci
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -107,5 +109,47 @@ func TestRatioCIEdges(t *testing.T) {
 	r, lo, hi, ok = RatioCI(b, h, 0.95)
 	if v := Judge(lo, hi, 0.05, ok); v == Slower || r > 1.05 {
 		t.Errorf("one outlier: ratio %v [%v, %v] judged %s", r, lo, hi, v)
+	}
+}
+
+func TestAnalyze(t *testing.T) {
+	base := map[string][]float64{
+		"p.BenchmarkA":     {100, 101, 99, 100, 102, 98, 100, 101, 99, 100},
+		"p.BenchmarkGone":  {5, 5, 5, 5, 5, 5},
+		"p.BenchmarkFlaky": {100, Missing, 100, 100, 100, 100, 100, 100},
+	}
+	head := map[string][]float64{
+		"p.BenchmarkA":     {200, 202, 198, 200, 204, 196, 200, 202, 198, 200},
+		"p.BenchmarkNew":   {7, 7, 7, 7, 7, 7},
+		"p.BenchmarkFlaky": {101, 100, Missing, 99, 100, 101, 100, 100},
+	}
+	rep := &SpeedReport{Pairs: 10, Threshold: 0.05, Confidence: 0.95, Benchmarks: Analyze(base, head, 0.05, 0.95)}
+	got := map[string]BenchResult{}
+	for _, b := range rep.Benchmarks {
+		got[b.Name] = b
+	}
+	if a := got["p.BenchmarkA"]; a.Verdict != Slower || math.Abs(a.Ratio-2) > 0.02 || a.Base != 100 || a.Head != 200 {
+		t.Errorf("A: %+v", a)
+	}
+	if got["p.BenchmarkGone"].Verdict != Unpaired || got["p.BenchmarkNew"].Verdict != Unpaired {
+		t.Errorf("one-sided benchmarks: %s, %s", got["p.BenchmarkGone"].Verdict, got["p.BenchmarkNew"].Verdict)
+	}
+	// Two rounds lost one side each: the six whole pairs still give an interval.
+	if f := got["p.BenchmarkFlaky"]; f.Verdict == Slower || f.Base != 100 {
+		t.Errorf("flaky: %+v", f)
+	}
+	if _, err := json.Marshal(rep); err != nil {
+		t.Errorf("a report with unpaired benchmarks must encode as JSON: %v", err)
+	}
+	if rep.Conclusion() != Failure {
+		t.Errorf("conclusion %s", rep.Conclusion())
+	}
+	if (&SpeedReport{}).Conclusion() != Neutral {
+		t.Error("no benchmarks measured is neutral, not a pass")
+	}
+	var b strings.Builder
+	rep.WriteText(&b)
+	if !strings.Contains(b.String(), "p.BenchmarkNew") || !strings.Contains(b.String(), "unpaired") {
+		t.Errorf("text:\n%s", b.String())
 	}
 }
