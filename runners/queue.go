@@ -62,6 +62,7 @@ type Queue struct {
 	// Log receives the queue's own messages.
 	Log *slog.Logger
 
+	replica string // tells this replica's notifications from others'
 	results atomic.Pointer[Results]
 	creds   atomic.Pointer[CloneCredentials]
 
@@ -78,7 +79,7 @@ func NewQueue(db *gorm.DB) *Queue {
 	return &Queue{
 		db: db, pg: migrations.DriverOf(db) == migrations.Postgres,
 		Lease: 2 * time.Minute, HeartbeatEvery: 2 * time.Second, MaxAttempts: 3,
-		Hold: 30 * time.Second, Poll: time.Second, MaxLogBytes: 8 << 20, Log: slog.Default(),
+		Hold: 30 * time.Second, Poll: time.Second, MaxLogBytes: 8 << 20, Log: slog.Default(), replica: newReplicaID(),
 	}
 }
 
@@ -130,6 +131,7 @@ func (q *Queue) Enqueue(ctx context.Context, spec Spec) (Job, error) {
 	j, err := q.Get(ctx, id)
 	if err == nil && j.State == Queued {
 		q.wake(j.Spec.Labels, j.Spec.Trusted)
+		q.notify(ctx, j.Spec.Trusted, j.Spec.Labels, false)
 	}
 	return j, err
 }
@@ -195,7 +197,8 @@ type Assignment struct {
 // the claim and SQLite runs writers one at a time.
 func (q *Queue) claim(ctx context.Context, r Runner) (*Assignment, error) {
 	labelCond := "NOT EXISTS (SELECT 1 FROM runner_job_labels l WHERE l.job_id = j.id)"
-	args := []any{r.ID, nowMS() + q.Lease.Milliseconds(), time.Now().UTC(), b2i(r.AllowUntrusted)}
+	now := nowMS()
+	args := []any{r.ID, now + q.Lease.Milliseconds(), time.Now().UTC(), now + q.Lease.Milliseconds(), b2i(r.AllowUntrusted)}
 	if len(r.Labels) > 0 {
 		labelCond = "NOT EXISTS (SELECT 1 FROM runner_job_labels l WHERE l.job_id = j.id AND l.label NOT IN ?)"
 		args = append(args, r.Labels)
@@ -206,7 +209,7 @@ func (q *Queue) claim(ctx context.Context, r Runner) (*Assignment, error) {
 	}
 	var ids []int64
 	err := q.db.WithContext(ctx).Raw(`UPDATE runner_jobs SET state = 'running', runner_id = ?, attempts = attempts + 1,
-		lease_until_ms = ?, assigned_at = ?, log_bytes = 0, log_truncated = 0
+		lease_until_ms = ?, assigned_at = ?, log_bytes = 0, log_truncated = 0, deadline_ms = ? + timeout_s * 1000
 		WHERE state = 'queued' AND id = (SELECT j.id FROM runner_jobs j
 			WHERE j.state = 'queued' AND (j.trusted = 1 OR ? = 1) AND `+labelCond+`
 			ORDER BY j.id LIMIT 1`+lock+`)
@@ -513,10 +516,17 @@ func (q *Queue) Finish(ctx context.Context, runnerID, jobID int64, attempt int, 
 
 // Reap concludes or requeues running jobs whose lease lapsed: back to the queue while
 // attempts remain, otherwise finished as an infrastructure failure (or as cancelled when a
-// cancel was pending). It returns how many jobs it moved.
+// cancel was pending). Jobs still running a lease past their timeout conclude as timed out,
+// whatever their runner says. It returns how many jobs it moved.
 func (q *Queue) Reap(ctx context.Context) (int, error) {
 	now, ms := time.Now().UTC(), nowMS()
 	db := q.db.WithContext(ctx)
+	overdue := db.Exec(`UPDATE runner_jobs SET state = 'finished', conclusion = 'timed_out', finished_at = ?, exit_code = -1,
+		message = 'the runner did not report the job within its timeout'
+		WHERE state = 'running' AND deadline_ms > 0 AND deadline_ms < ?`, now, ms)
+	if overdue.Error != nil {
+		return 0, fmt.Errorf("conclude overdue jobs: %w", overdue.Error)
+	}
 	requeued := db.Exec(`UPDATE runner_jobs SET state = 'queued', lease_until_ms = 0
 		WHERE state = 'running' AND lease_until_ms < ? AND cancel_requested = 0 AND attempts < max_attempts`, ms)
 	if requeued.Error != nil {
@@ -537,11 +547,12 @@ func (q *Queue) Reap(ctx context.Context) (int, error) {
 	if requeued.RowsAffected > 0 {
 		q.Log.InfoContext(ctx, "requeued jobs whose lease lapsed", "jobs", requeued.RowsAffected)
 		q.wakeAll()
+		q.notify(ctx, false, nil, true)
 	}
-	if failed.RowsAffected+cancelled.RowsAffected > 0 {
+	if overdue.RowsAffected+failed.RowsAffected+cancelled.RowsAffected > 0 {
 		q.deliverAll(ctx)
 	}
-	return int(requeued.RowsAffected + failed.RowsAffected + cancelled.RowsAffected), nil
+	return int(overdue.RowsAffected + requeued.RowsAffected + failed.RowsAffected + cancelled.RowsAffected), nil
 }
 
 // deliverAll hands every finished, undelivered job to Results (see deliver).
@@ -622,8 +633,14 @@ func (q *Queue) result(ctx context.Context, id int64) (Result, error) {
 // Result returns a finished job's result.
 func (q *Queue) Result(ctx context.Context, id int64) (Result, error) { return q.result(ctx, id) }
 
-// Run reaps lapsed leases and retries deliveries every interval until ctx ends.
+// Run reaps lapsed leases and retries deliveries every interval until ctx ends. On
+// PostgreSQL it also listens for jobs enqueued through other replicas.
 func (q *Queue) Run(ctx context.Context, interval time.Duration) {
+	if q.pg {
+		done := make(chan struct{})
+		go func() { defer close(done); q.listen(ctx) }()
+		defer func() { <-done }()
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -208,6 +208,31 @@ func TestQueue(t *testing.T) {
 				t.Fatalf("late finish from the dead runner: %v, want ErrLeaseLost", err)
 			}
 		})
+		t.Run("a runner that heartbeats but never reports times out on the server", func(t *testing.T) {
+			q, reg, rec := testQueue(t, fresh(t))
+			q.Lease = 50 * time.Millisecond
+			r := runner(t, reg, "liar", false)
+			s := simple("liar")
+			s.Timeout = time.Second
+			j, _ := q.Enqueue(ctx, s)
+			a, _ := q.claim(ctx, r)
+			for range 25 { // 1.25 s of faithful heartbeats, no result
+				if _, err := q.Heartbeat(ctx, r.ID, j.ID, a.Job.Attempt); err != nil {
+					break
+				}
+				if _, err := q.Reap(ctx); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			got := rec.wait(t, j.ID, time.Second)
+			if got.Conclusion != TimedOut || got.Attempt != 1 {
+				t.Fatalf("overdue job: %s attempt %d: %s", got.Conclusion, got.Attempt, got.Message)
+			}
+			if _, err := q.Heartbeat(ctx, r.ID, j.ID, a.Job.Attempt); !errors.Is(err, ErrLeaseLost) {
+				t.Fatalf("heartbeat after the deadline: %v, want ErrLeaseLost so the runner kills it", err)
+			}
+		})
 		t.Run("cancel group spares the new head and cancels queued jobs at once", func(t *testing.T) {
 			q, _, rec := testQueue(t, fresh(t))
 			old, keep := simple("old"), simple("new")
@@ -343,4 +368,37 @@ func (f *flakyResults) JobFinished(context.Context, Job, Result) error {
 	}
 	f.ok++
 	return nil
+}
+
+// TestReplicasWakeEachOther has a runner long-polling one replica while a job is enqueued
+// through another sharing the PostgreSQL database; with polling effectively off, only the
+// NOTIFY between replicas can deliver it in time.
+func TestReplicasWakeEachOther(t *testing.T) {
+	db := dbtest.Postgres(t)
+	a, reg, _ := testQueue(t, db)
+	b, _, _ := testQueue(t, db)
+	a.Poll, b.Poll = time.Hour, time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx, time.Hour)
+	r := runner(t, reg, "remote", false, "linux")
+	time.Sleep(300 * time.Millisecond) // b is listening
+	got := make(chan *Assignment, 1)
+	go func() {
+		asg, _ := b.Next(ctx, r, time.Minute)
+		got <- asg
+	}()
+	time.Sleep(100 * time.Millisecond)
+	j, err := a.Enqueue(ctx, simple("cross", "linux"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case asg := <-got:
+		if asg == nil || asg.Job.ID != j.ID {
+			t.Fatalf("replica b's poll returned %+v, want job %d", asg, j.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a job enqueued through replica a never reached a poll held by replica b")
+	}
 }
