@@ -1,16 +1,20 @@
 package tensor
 
 import (
+	"bufio"
+	"fmt"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const benchN = 16 << 20
 
-// BenchmarkFusedMulAdd16M times a*b+c over 16M float32 (one fused kernel, a fresh output
-// each time, as numpy makes). Compare with BenchmarkNumpyMulAdd16M in the same run.
+// BenchmarkFusedMulAdd16M times a*b+c over 16M float32: one fused kernel with a fresh
+// output each time, as numpy makes.
 func BenchmarkFusedMulAdd16M(b *testing.B) {
 	a, x, c := Rand(benchN), Rand(benchN), Rand(benchN)
 	if err := Realize(a, x, c); err != nil {
@@ -24,20 +28,23 @@ func BenchmarkFusedMulAdd16M(b *testing.B) {
 	}
 }
 
-// BenchmarkNumpyMulAdd16M runs the same computation in numpy (python3) and reports its
-// median time per op as the benchmark's time.
-func BenchmarkNumpyMulAdd16M(b *testing.B) {
-	const script = `
-import numpy as np, time, sys
-n = int(sys.argv[1]); reps = int(sys.argv[2])
+// numpyTimer is a python3 process that times numpy's a*b+c over n float32 once per request,
+// so the two sides can be measured alternately under the same machine load.
+const numpyTimer = `
+import numpy as np, sys, time
+n = int(sys.argv[1])
 r = np.random.default_rng(0)
 a, b, c = (r.random(n, dtype=np.float32) for _ in range(3))
 a * b + c
-ts = []
-for _ in range(reps):
-    t = time.perf_counter(); a * b + c; ts.append(time.perf_counter() - t)
-ts.sort(); print(ts[len(ts) // 2])
+print("ready", flush=True)
+for _ in sys.stdin:
+    t = time.perf_counter(); a * b + c; print(time.perf_counter() - t, flush=True)
 `
+
+// BenchmarkMulAddVsNumpy16M alternates one gradforge a*b+c and one numpy a*b+c per iteration
+// and reports both medians (ms) and their ratio; b.N sets the number of pairs. Run with
+// go test -run '^$' -bench MulAddVsNumpy -benchtime 30x ./framework/tensor
+func BenchmarkMulAddVsNumpy16M(b *testing.B) {
 	py := "/usr/bin/python3" // Debian's python, where python3-numpy lives
 	if _, err := exec.LookPath(py); err != nil {
 		py = "python3"
@@ -45,15 +52,49 @@ ts.sort(); print(ts[len(ts) // 2])
 	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
 		b.Skip("numpy is not installed (apt-get install python3-numpy)")
 	}
-	reps := max(b.N, 5)
-	out, err := exec.Command(py, "-c", script, strconv.Itoa(benchN), strconv.Itoa(reps)).Output()
-	if err != nil {
+	cmd := exec.Command(py, "-c", numpyTimer, strconv.Itoa(benchN))
+	in, _ := cmd.StdinPipe()
+	outPipe, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	sec, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
+	defer func() { in.Close(); cmd.Wait() }()
+	out := bufio.NewScanner(outPipe)
+	if !out.Scan() || out.Text() != "ready" {
+		b.Fatalf("numpy timer did not start: %q", out.Text())
+	}
+	a, x, c := Rand(benchN), Rand(benchN), Rand(benchN)
+	if err := Realize(a, x, c); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(sec*1e3, "ms/op(numpy)")
-	b.ReportMetric(0, "ns/op")
+	if err := a.Mul(x).Add(c).Realize(); err != nil { // compile (or load) the kernel once
+		b.Fatal(err)
+	}
+	var ours, theirs []float64
+	for b.Loop() {
+		t := time.Now()
+		if err := a.Mul(x).Add(c).Realize(); err != nil {
+			b.Fatal(err)
+		}
+		ours = append(ours, time.Since(t).Seconds()*1e3)
+		fmt.Fprintln(in)
+		if !out.Scan() {
+			b.Fatal("numpy timer stopped")
+		}
+		s, err := strconv.ParseFloat(strings.TrimSpace(out.Text()), 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		theirs = append(theirs, s*1e3)
+	}
+	mo, mt := median(ours), median(theirs)
+	b.ReportMetric(mo, "ms/gradforge")
+	b.ReportMetric(mt, "ms/numpy")
+	b.ReportMetric(mt/mo, "speedup")
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
