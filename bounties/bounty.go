@@ -288,24 +288,35 @@ func (s *Service) startRefund(tx *gorm.DB, f Funding, now time.Time) error {
 	return nil
 }
 
-// finishRefund records a refund that happened: the funding is refunded and the ledger moves
-// the money from the bounty back to whoever paid it. A second call is a no-op.
-func (s *Service) finishRefund(tx *gorm.DB, f Funding, refundID string, cents int64, now time.Time) error {
-	if _, err := exec(tx, `UPDATE bounty_fundings SET state = 'refunded', refund_id = ?, refunded_at = ? WHERE id = ? AND state IN ('funded', 'refunding')`, refundID, now, f.ID); err != nil {
-		return fmt.Errorf("finish refund of funding %d: %w", f.ID, err)
+// finishRefund records refunds that happened, given the total refunded so far (Stripe's
+// charge.amount_refunded, or the whole amount for our own refunds): the ledger moves what is
+// new since the last call from the bounty back to whoever paid, keyed by that total so a
+// replay posts nothing; the funding is refunded once the whole amount is back. A partial
+// refund made in Stripe's dashboard shrinks the pool by exactly that much.
+func (s *Service) finishRefund(tx *gorm.DB, f Funding, refundID string, refundedSoFar int64, now time.Time) error {
+	total := min(refundedSoFar, f.AmountCents)
+	if total <= 0 {
+		return nil
+	}
+	var already int64
+	if err := tx.Raw(`SELECT COALESCE(SUM(e.amount_cents), 0) FROM bounty_ledger_entries e JOIN bounty_ledger_txns t ON t.id = e.txn_id
+		WHERE t.kind = 'refund' AND t.funding_id = ? AND e.amount_cents > 0`, f.ID).Scan(&already).Error; err != nil {
+		return fmt.Errorf("refunds of funding %d: %w", f.ID, err)
+	}
+	if total >= f.AmountCents {
+		if _, err := exec(tx, `UPDATE bounty_fundings SET state = 'refunded', refund_id = ?, refunded_at = ? WHERE id = ? AND state IN ('funded', 'refunding')`, refundID, now, f.ID); err != nil {
+			return fmt.Errorf("finish refund of funding %d: %w", f.ID, err)
+		}
+	}
+	if total <= already {
+		return nil
 	}
 	to := acctSponsor(f.Sponsor)
 	if f.Source == "platform" {
 		to = acctPlatform
 	}
-	if cents > f.AmountCents {
-		cents = f.AmountCents
-	}
-	if cents <= 0 {
-		return nil
-	}
-	_, err := post(tx, now, fmt.Sprintf("refund:%d", f.ID), "refund", fmt.Sprintf("refund of funding %d to @%s", f.ID, f.Sponsor),
-		txnRefs{bounty: &f.BountyID, funding: &f.ID}, move(acctBounty(f.BountyID), to, cents)...)
+	_, err := post(tx, now, fmt.Sprintf("refund:%d:%d", f.ID, total), "refund", fmt.Sprintf("refund of funding %d to @%s (%s)", f.ID, f.Sponsor, refundID),
+		txnRefs{bounty: &f.BountyID, funding: &f.ID}, move(acctBounty(f.BountyID), to, total-already)...)
 	return err
 }
 

@@ -2,6 +2,8 @@ package bounties
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -386,6 +388,11 @@ func (s *Service) award(tx *gorm.DB, o *outbox, b Bounty, c Claim, p Policy, now
 			}
 			credits = append(credits, cr)
 			msg += fmt.Sprintf(" @%s: %s.", cr.Recipient, Cents(amt))
+			if a, err := accountOf(tx, cr.Recipient); err != nil {
+				return nil, err
+			} else if a == nil || !a.PayoutsEnabled {
+				msg += fmt.Sprintf(" @%s, set up payouts now so the money can move once approved: sign in at %s.", cr.Recipient, s.onboardURL(cr.Recipient))
+			}
 		}
 		if p.AutoApprove {
 			msg += " This repository approves payouts automatically."
@@ -403,7 +410,9 @@ func (s *Service) award(tx *gorm.DB, o *outbox, b Bounty, c Claim, p Policy, now
 // insertCredit stores a credit and sets its idempotency key from its id, which is what makes
 // the key unique per credit and stable across retries.
 func insertCredit(tx *gorm.DB, cr *Credit) error {
-	cr.IdempotencyKey = fmt.Sprintf("pending-%d-%s-%d", cr.CreatedAt.UnixNano(), cr.Recipient, cr.Number)
+	var tmp [12]byte
+	rand.Read(tmp[:])
+	cr.IdempotencyKey = "unset-" + hex.EncodeToString(tmp[:]) // replaced below, in the same transaction
 	if err := tx.Table("bounty_credits").Create(cr).Error; err != nil {
 		return fmt.Errorf("record credit for @%s: %w", cr.Recipient, err)
 	}

@@ -177,13 +177,9 @@ func (s *Service) pay(ctx context.Context, id int64) (Result, error) {
 		return Result{}, err
 	}
 	if acct == nil || !acct.PayoutsEnabled {
-		r, err := s.Onboard(ctx, c.Recipient)
-		if err != nil {
-			return Result{Message: fmt.Sprintf("@%s needs a Stripe account to be paid, and creating the onboarding link failed; it will be retried.", c.Recipient)}, err
-		}
-		msg := fmt.Sprintf("@%s, set up payouts to receive %s: %s (the transfer starts as soon as Stripe enables payouts).", c.Recipient, Cents(c.AmountCents), r.Link)
+		msg := fmt.Sprintf("@%s, set up payouts to receive %s: sign in at %s (the transfer starts as soon as Stripe enables payouts).", c.Recipient, Cents(c.AmountCents), s.onboardURL(c.Recipient))
 		s.flush(ctx, &outbox{threads: map[thread]string{{c.Repo, c.Number}: msg}})
-		return Result{Message: msg, Link: r.Link}, nil
+		return Result{Message: msg, Link: s.onboardURL(c.Recipient)}, nil
 	}
 	now := s.now()
 	n, err := exec(db, `UPDATE bounty_credits SET state = 'transferring', transferring_since = ?, updated_at = ? WHERE id = ? AND state = 'approved'`, now, now, id)
@@ -386,8 +382,14 @@ func (s *Service) Tip(ctx context.Context, in TipInput) (Result, error) {
 	return r, err
 }
 
+// onboardURL is the forge page where a contributor, signed in, gets their Stripe onboarding
+// link. Notices carry this URL, never Stripe's link itself.
+func (s *Service) onboardURL(login string) string { return s.cfg.BaseURL + "/stripe/onboard/" + login }
+
 // Onboard makes sure a contributor has a Stripe Express account and returns a fresh
 // onboarding link (links are single-use and short-lived, so each call makes a new one).
+// The link lets its holder set where the contributor's money goes: give it only to that
+// contributor, after they signed in (the web app, or the /stripe/onboard page).
 func (s *Service) Onboard(ctx context.Context, who string) (Result, error) {
 	l, err := login(who)
 	if err != nil {
@@ -417,11 +419,11 @@ func (s *Service) Onboard(ctx context.Context, who string) (Result, error) {
 	if acct.PayoutsEnabled {
 		return Result{Message: fmt.Sprintf("@%s can already receive payouts.", l)}, nil
 	}
-	link, err := s.cfg.Stripe.accountLink(ctx, acct.StripeAccountID, s.cfg.BaseURL+"/stripe/onboard/"+l, s.cfg.BaseURL+"/stripe/onboarded/"+l)
+	link, err := s.cfg.Stripe.accountLink(ctx, acct.StripeAccountID, s.onboardURL(l), s.cfg.BaseURL+"/stripe/onboarded/"+l)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Changed: true, Link: link, Message: fmt.Sprintf("@%s, finish Stripe onboarding to receive payouts: %s", l, link)}, nil
+	return Result{Changed: true, Link: link, Message: fmt.Sprintf("@%s, finish Stripe onboarding to receive payouts.", l)}, nil
 }
 
 // Tick does the periodic work: expired locks and bounties close (and refund), refunds are

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -88,6 +89,11 @@ type Config struct {
 	WebhookSecret string
 	// BaseURL is this server's public URL, used for Checkout and onboarding return links.
 	BaseURL string
+	// SignedIn returns the GitHub login signed in on a web request ("" for none); the web app
+	// supplies it. Onboarding pages hand out a Stripe link only to the person it is for: a
+	// Stripe onboarding link lets whoever opens it set the bank account that receives that
+	// person's money, so it is never posted in a public comment. Nil refuses those pages.
+	SignedIn func(r *http.Request) string
 	// MaxCents caps one amount (default $100,000), so a typo cannot fund or pay a fortune.
 	MaxCents int64
 	// TransferLease is how long a transfer may stay in flight before the retry worker asks

@@ -8,7 +8,9 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/stripe/stripe-go/v79"
@@ -89,6 +91,8 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 			return s.onCheckoutCompleted(ctx, tx, o, ev, &after)
 		case "charge.refunded":
 			return s.onChargeRefunded(tx, o, ev)
+		case "checkout.session.expired":
+			return s.onCheckoutExpired(tx, ev)
 		}
 		return nil
 	})
@@ -246,7 +250,7 @@ func (s *Service) onCheckoutCompleted(ctx context.Context, tx *gorm.DB, o *outbo
 		}
 	}
 	if len(fs) == 0 || cs.PaymentIntent == nil || cs.PaymentIntent.ID == "" {
-		s.log.Warn("checkout completed for no known funding", "session", cs.ID)
+		s.log.Error("checkout completed for no known funding: check it in Stripe's dashboard", "session", cs.ID, "amount", cs.AmountTotal)
 		return nil
 	}
 	f := fs[0]
@@ -280,6 +284,16 @@ func (s *Service) onCheckoutCompleted(ctx context.Context, tx *gorm.DB, o *outbo
 	}
 	o.add(b.Repo, b.Issue, msg)
 	return event(tx, now, &b.ID, b.Repo, b.Issue, "funded", f.Sponsor, f.Sponsor, msg)
+}
+
+// onCheckoutExpired drops a pledge whose Checkout expired unpaid.
+func (s *Service) onCheckoutExpired(tx *gorm.DB, ev stripe.Event) error {
+	var cs stripe.CheckoutSession
+	if err := decode(ev, &cs); err != nil {
+		return err
+	}
+	_, err := exec(tx, `UPDATE bounty_fundings SET state = 'expired', checkout_url = '' WHERE checkout_session_id = ? AND state = 'pending'`, cs.ID)
+	return err
 }
 
 // onChargeRefunded confirms a refund, including one made in Stripe's dashboard.
@@ -327,13 +341,38 @@ func (s *Service) onboardedHandler(c *gin.Context) {
 	onboardedPage.Execute(c.Writer, msg)
 }
 
-// onboardAgainHandler serves Stripe's refresh_url: an expired link gets a new one.
+// onboardAgainHandler is where notices send contributors to set up payouts, and Stripe's
+// refresh_url: it redirects the signed-in contributor, and only them, to a fresh onboarding
+// link.
 func (s *Service) onboardAgainHandler(c *gin.Context) {
-	r, err := s.Onboard(c.Request.Context(), c.Param("login"))
-	if err != nil || r.Link == "" {
-		c.Status(http.StatusOK)
+	want, err := login(c.Param("login"))
+	page := func(code int, msg string) {
+		c.Status(code)
 		c.Header("Content-Type", "text/html; charset=utf-8")
-		onboardedPage.Execute(c.Writer, r.Message+Reason(err))
+		onboardedPage.Execute(c.Writer, msg)
+	}
+	if err != nil {
+		page(http.StatusBadRequest, Reason(err))
+		return
+	}
+	who := ""
+	if s.cfg.SignedIn != nil {
+		who = strings.ToLower(s.cfg.SignedIn(c.Request))
+	}
+	switch {
+	case s.cfg.SignedIn == nil:
+		page(http.StatusForbidden, "Payout setup needs sign-in, which this forge has not enabled; ask a maintainer.")
+		return
+	case who == "":
+		c.Redirect(http.StatusFound, s.cfg.BaseURL+"/login?next="+url.QueryEscape("/stripe/onboard/"+want))
+		return
+	case who != want:
+		page(http.StatusForbidden, fmt.Sprintf("You are signed in as @%s; only @%s can set up @%s's payouts.", who, want, want))
+		return
+	}
+	r, err := s.Onboard(c.Request.Context(), want)
+	if err != nil || r.Link == "" {
+		page(http.StatusOK, r.Message+Reason(err))
 		return
 	}
 	c.Redirect(http.StatusFound, r.Link)

@@ -79,8 +79,8 @@ func TestWebhooksDuplicateAndOutOfOrder(t *testing.T) {
 		if got := e.credit(cs[0].ID).State; got != CreditApproved {
 			t.Fatalf("credit %s before onboarding, want approved", got)
 		}
-		if n, _ := e.notes.last("o/r", 7); n.Event == "" || !bytes.Contains([]byte(n.Event), []byte("https://")) {
-			t.Fatalf("alice was not sent an onboarding link: %+v", n)
+		if n, _ := e.notes.last("o/r", 7); !bytes.Contains([]byte(n.Event), []byte("http://forge.test/stripe/onboard/alice")) || bytes.Contains([]byte(n.Event), []byte("stripe.com")) {
+			t.Fatalf("alice was not sent to the forge's onboarding page (or a raw Stripe link was posted): %+v", n)
 		}
 		send("evt_a2", "account.updated", 20, map[string]any{"id": a.StripeAccountID, "object": "account", "payouts_enabled": true, "details_submitted": true})
 		if got := e.credit(cs[0].ID); got.State != CreditPaid {
@@ -190,18 +190,97 @@ func TestCheckoutAfterCancelIsRefunded(t *testing.T) {
 	})
 }
 
-func TestStripeRoutesAnswer(t *testing.T) {
+func TestOnboardingLinkOnlyForThePersonSignedIn(t *testing.T) {
 	needStripe(t)
 	e := newEnv(t, mustSQLite(t), true)
-	h := routes(e.s)
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/stripe/onboard/alice", nil))
-	if w.Code != http.StatusFound || w.Header().Get("Location") == "" {
-		t.Fatalf("onboard refresh: %d %s", w.Code, w.Body)
+	get := func(path string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		routes(e.s).ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		return w
 	}
-	w = httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/stripe/onboarded/alice", nil))
-	if w.Code != http.StatusOK || !bytes.Contains(w.Body.Bytes(), []byte("alice")) {
-		t.Fatalf("onboarded page: %d %s", w.Code, w.Body)
+	if w := get("/stripe/onboard/alice"); w.Code != http.StatusForbidden {
+		t.Fatalf("without sign-in configured: %d, want 403", w.Code)
 	}
+	signedIn := ""
+	e.s.cfg.SignedIn = func(*http.Request) string { return signedIn }
+	if w := get("/stripe/onboard/alice"); w.Code != http.StatusFound || w.Header().Get("Location") != "http://forge.test/login?next=%2Fstripe%2Fonboard%2Falice" {
+		t.Fatalf("signed out: %d → %q, want a redirect to sign in", w.Code, w.Header().Get("Location"))
+	}
+	signedIn = "mallory"
+	if w := get("/stripe/onboard/alice"); w.Code != http.StatusForbidden {
+		t.Fatalf("signed in as someone else: %d, want 403", w.Code)
+	}
+	if n := e.proxy.count("POST /v1/account_links"); n != 0 {
+		t.Fatalf("%d onboarding links made for the wrong people", n)
+	}
+	signedIn = "Alice"
+	w := get("/stripe/onboard/alice")
+	if w.Code != http.StatusFound || !bytes.Contains([]byte(w.Header().Get("Location")), []byte("https://")) {
+		t.Fatalf("alice herself: %d → %q, want a redirect to Stripe", w.Code, w.Header().Get("Location"))
+	}
+	if n := e.proxy.count("POST /v1/accounts"); n != 1 {
+		t.Fatalf("%d Express accounts created, want 1", n)
+	}
+	get("/stripe/onboard/alice")
+	if n := e.proxy.count("POST /v1/accounts"); n != 1 {
+		t.Fatalf("a second visit created another account (%d)", n)
+	}
+	w = get("/stripe/onboarded/alice")
+	if w.Code != http.StatusOK || !bytes.Contains(w.Body.Bytes(), []byte("alice")) || e.proxy.count("GET /v1/accounts/"+mustAccount(t, e, "alice")) != 1 {
+		t.Fatalf("return page: %d %s", w.Code, w.Body)
+	}
+}
+
+func mustAccount(t *testing.T, e *env, l string) string {
+	t.Helper()
+	a, err := accountOf(e.db, l)
+	if err != nil || a == nil {
+		t.Fatalf("no account for %s: %v", l, err)
+	}
+	return a.StripeAccountID
+}
+
+func TestPartialRefundFromTheDashboard(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		h := routes(e.s)
+		e.s.Fund(e.ctx, FundInput{Repo: "o/r", Issue: 7, Sponsor: "sam", AmountCents: 40_00, RequestKey: "c1"})
+		var f Funding
+		db.Raw(`SELECT * FROM bounty_fundings WHERE request_key = 'c1'`).Scan(&f)
+		e.sendEvent(h, "evt_cs", "checkout.session.completed", 1, map[string]any{"id": *f.CheckoutSessionID, "object": "checkout.session", "payment_status": "paid", "amount_total": 40_00, "payment_intent": "pi_1"})
+		ch := func(id string, refunded int64) {
+			e.sendEvent(h, id, "charge.refunded", 2, map[string]any{"id": "ch_1", "object": "charge", "amount": 40_00, "amount_refunded": refunded, "payment_intent": "pi_1"})
+		}
+		ch("evt_r1", 10_00)
+		ch("evt_r1", 10_00)
+		if p, _ := pool(db, f.BountyID); p != 30_00 {
+			t.Fatalf("pool %d after a $10 refund, want 3000", p)
+		}
+		ch("evt_r3", 40_00)
+		ch("evt_r2", 25_00) // older, arriving late: the total already covers it
+		if p, _ := pool(db, f.BountyID); p != 0 {
+			t.Fatalf("pool %d after a full refund, want 0", p)
+		}
+		db.Raw(`SELECT * FROM bounty_fundings WHERE id = ?`, f.ID).Scan(&f)
+		if f.State != FundingRefunded {
+			t.Fatalf("funding %s, want refunded", f.State)
+		}
+		if bal, _ := e.s.Balance(e.ctx, "sponsor:sam"); bal != 0 {
+			t.Fatalf("sponsor:sam %d, want 0", bal)
+		}
+	})
+}
+
+func TestExpiredCheckoutDropsThePledge(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		e.s.Fund(e.ctx, FundInput{Repo: "o/r", Issue: 7, Sponsor: "sam", AmountCents: 40_00, RequestKey: "c1"})
+		var f Funding
+		db.Raw(`SELECT * FROM bounty_fundings WHERE request_key = 'c1'`).Scan(&f)
+		e.sendEvent(routes(e.s), "evt_x", "checkout.session.expired", 1, map[string]any{"id": *f.CheckoutSessionID, "object": "checkout.session", "payment_status": "unpaid"})
+		d, _ := e.s.BountyDetail(e.ctx, "o/r", 7)
+		if d.Bounty.PledgedCents != 0 || d.Fundings[0].State != FundingExpired {
+			t.Fatalf("after expiry: pledged %d, funding %s", d.Bounty.PledgedCents, d.Fundings[0].State)
+		}
+	})
 }
