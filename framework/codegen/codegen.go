@@ -38,6 +38,66 @@ type AST struct {
 	Bufs  []dtype.DType // element type of each buffer; 0 is the output
 }
 
+// Key identifies the AST's structure exactly (ops, dtypes, args, buffers, views and sharing),
+// so a kernel rendered once can be reused for an identical AST.
+func (a *AST) Key() string {
+	var b []byte
+	ids := map[*Expr]int{}
+	stack := func(s view.Stack) {
+		for _, v := range s.Views {
+			b = append(b, '{')
+			for i := range v.Shape {
+				b = strconv.AppendInt(b, int64(v.Shape[i]), 10)
+				b = append(b, ':')
+				b = strconv.AppendInt(b, int64(v.Strides[i]), 10)
+				if v.Mask != nil {
+					b = append(b, '[')
+					b = strconv.AppendInt(b, int64(v.Mask[i][0]), 10)
+					b = append(b, ',')
+					b = strconv.AppendInt(b, int64(v.Mask[i][1]), 10)
+				}
+				b = append(b, ' ')
+			}
+			b = strconv.AppendInt(b, int64(v.Offset), 10)
+			b = append(b, '}')
+		}
+	}
+	var walk func(e *Expr)
+	walk = func(e *Expr) {
+		if id, ok := ids[e]; ok {
+			b = append(b, '#')
+			b = strconv.AppendInt(b, int64(id), 10)
+			return
+		}
+		ids[e] = len(ids)
+		b = append(b, '(', byte(e.Op), byte(e.DType))
+		switch arg := e.Arg.(type) {
+		case float64:
+			b = strconv.AppendFloat(b, arg, 'g', -1, 64)
+		case []int:
+			for _, x := range arg {
+				b = strconv.AppendInt(b, int64(x), 10)
+				b = append(b, ',')
+			}
+		}
+		b = append(b, ';')
+		if e.Op == lazy.Load || e.Op == lazy.Const {
+			b = strconv.AppendInt(b, int64(e.Buf), 10)
+			stack(e.View)
+		}
+		for _, s := range e.Src {
+			walk(s)
+		}
+		b = append(b, ')')
+	}
+	walk(a.Value)
+	stack(a.Out)
+	for _, t := range a.Bufs {
+		b = append(b, byte(t))
+	}
+	return string(b)
+}
+
 // Kernel is a rendered kernel.
 type Kernel struct {
 	Name   string

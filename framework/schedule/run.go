@@ -96,13 +96,19 @@ func run(it *Item) error {
 		it.Out.Buf, it.Out.Src = out, nil
 		return nil
 	}
-	k := codegen.Lower(it.AST, d)
+	k := lower(it.AST, d)
 	if Debug >= 4 {
 		fmt.Fprintf(Log, "%s\n", k.Src)
 	}
-	prog, err := dev.Compile(k.Name, k.Src)
-	if err != nil {
-		return fmt.Errorf("kernel %s: %w", k.Name, err)
+	prog, ok := programs[dev][k]
+	if !ok {
+		if prog, err = dev.Compile(k.Name, k.Src); err != nil {
+			return fmt.Errorf("kernel %s: %w", k.Name, err)
+		}
+		if programs[dev] == nil {
+			programs[dev] = map[*codegen.Kernel]rt.Program{}
+		}
+		programs[dev][k] = prog
 	}
 	bufs := []rt.Buffer{out.Mem}
 	bytes := int64(out.Mem.Size())
@@ -124,6 +130,28 @@ func run(it *Item) error {
 	it.Out.Buf, it.Out.Src = out, nil
 	it.name = k.Name
 	return nil
+}
+
+// kernels caches rendered kernels by dialect and AST structure: a training loop realizes the
+// same graphs every step, and rendering is most of the host's work per kernel.
+var (
+	kernels  = map[*codegen.Dialect]map[string]*codegen.Kernel{}
+	programs = map[rt.Device]map[*codegen.Kernel]rt.Program{} // compiled, by cached kernel
+)
+
+// lower renders ast in d, or returns the kernel rendered for an identical AST before.
+func lower(ast *codegen.AST, d *codegen.Dialect) *codegen.Kernel {
+	key := ast.Key()
+	if k, ok := kernels[d][key]; ok {
+		return k
+	}
+	if len(kernels[d]) >= 4096 || kernels[d] == nil {
+		kernels[d] = map[string]*codegen.Kernel{}
+		clear(programs)
+	}
+	k := codegen.Lower(ast, d)
+	kernels[d][key] = k
+	return k
 }
 
 // dotGraph accumulates every kernel run while GRAPH is set and rewrites one DOT file.

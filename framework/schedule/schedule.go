@@ -9,7 +9,9 @@ package schedule
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/gradforge/gradforge/framework/codegen"
 	"github.com/gradforge/gradforge/framework/dtype"
@@ -146,10 +148,13 @@ type builder struct {
 // build returns the expression for n as seen through moves (outermost first), in frame 0
 // (the output's index space) or 1 (below the reduce).
 func (k *builder) build(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.Expr {
-	key := fmt.Sprintf("%p/%d", n, frame)
+	kb := strconv.AppendUint(nil, uint64(uintptr(unsafe.Pointer(n))), 16)
+	kb = append(kb, byte('0'+frame))
 	for _, m := range moves {
-		key += fmt.Sprintf("/%p", m)
+		kb = append(kb, '/')
+		kb = strconv.AppendUint(kb, uint64(uintptr(unsafe.Pointer(m))), 16)
 	}
+	key := string(kb)
 	if e, ok := k.memo[key]; ok {
 		return e
 	}
