@@ -3,7 +3,9 @@ package codegen
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
+	"github.com/gradforge/gradforge/framework/dtype"
 	"github.com/gradforge/gradforge/framework/lazy"
 	"github.com/gradforge/gradforge/framework/view"
 )
@@ -25,6 +27,7 @@ type gpuPlan struct {
 	local  int // threads per block
 	parts  int // blocks per output (split)
 	out    int // outputs
+	per    int // outputs per thread (thread mode), gpuPer apart so each load stays coalesced
 	red    int // reduce elements per output
 	kernel string
 }
@@ -44,12 +47,26 @@ const (
 	gpuSplitMaxOut    = 64
 	gpuSplitMinReduce = 1 << 16
 	gpuThreads        = 256
+	gpuFewOutputs     = 4096
+	gpuPer            = 4       // outputs per thread of large elementwise kernels
+	gpuPerMin         = 1 << 20 // from this many outputs
 )
 
-func planGPU(d *Dialect, global, reduce []int) *gpuPlan {
+// planGPU picks the mode. contiguous says whether every load walks the innermost reduce dim
+// with stride 0 or 1, so that a block's threads striding over it read neighbouring memory;
+// when they would not (a matmul's column operand), one thread per output is kept unless the
+// outputs are too few to fill the GPU.
+func planGPU(d *Dialect, global, reduce []int, contiguous bool) *gpuPlan {
 	p := &gpuPlan{out: view.Prod(global), red: view.Prod(reduce), local: gpuThreads}
+	p.per = 1
+	if len(reduce) == 0 && p.out >= gpuPerMin {
+		// A thread with one 4-byte load in flight leaves HBM idle (a 1-read, 1-write kernel
+		// ran at 2.4 TB/s this way); four independent ones, each coalesced across the warp,
+		// keep enough bytes in flight.
+		p.per = gpuPer
+	}
 	switch {
-	case len(reduce) == 0 || p.red < gpuGroupMinReduce || p.out > gpuGroupMaxOut:
+	case len(reduce) == 0 || p.red < gpuGroupMinReduce || p.out > gpuGroupMaxOut || (!contiguous && p.out > gpuFewOutputs):
 		p.mode = gpuThread
 	case d.Atomics && p.out <= gpuSplitMaxOut && p.red >= gpuSplitMinReduce:
 		p.mode = gpuSplit
@@ -73,21 +90,38 @@ func (p *gpuPlan) launch() (grid, block [3]int) {
 	case gpuSplit:
 		return [3]int{p.out * p.parts, 1, 1}, [3]int{p.local, 1, 1}
 	}
-	l := min(p.out, p.local)
-	return [3]int{(p.out + l - 1) / l, 1, 1}, [3]int{max(l, 1), 1, 1}
+	threads := (p.out + p.per - 1) / p.per
+	l := min(threads, p.local)
+	return [3]int{(threads + l - 1) / l, 1, 1}, [3]int{max(l, 1), 1, 1}
 }
 
 // gpuBegin writes the kernel's first lines: the output index from the block and thread
 // indices, unpacked into the global loop variables.
 func (r *renderer) gpuBegin(k *Kernel, ng int) {
-	p := planGPU(r.d, k.Global, k.Reduce)
+	contiguous := true
+	for _, s := range r.views {
+		if st := s.Views[len(s.Views)-1].Strides; len(st) > 0 {
+			contiguous = contiguous && st[len(st)-1] <= 1
+		}
+	}
+	p := planGPU(r.d, k.Global, k.Reduce, contiguous)
 	p.kernel = k.Name
 	r.gpu = p
 	k.Grid, k.Block = p.launch()
 	switch p.mode {
 	case gpuThread:
-		r.line(fmt.Sprintf("int gid = %s;", r.d.GlobalID))
-		r.line(fmt.Sprintf("if (gid >= %d) return;", p.out))
+		if p.per == 1 {
+			r.line(fmt.Sprintf("int gid = %s;", r.d.GlobalID))
+			r.line(fmt.Sprintf("if (gid >= %d) return;", p.out))
+			break
+		}
+		stride := (p.out + p.per - 1) / p.per
+		r.line(fmt.Sprintf("int gbase = %s;", r.d.GlobalID))
+		r.line("#pragma unroll")
+		r.line(fmt.Sprintf("for (int gj = 0; gj < %d; gj++) {", p.per))
+		r.line(fmt.Sprintf("  int gid = gbase + gj * %d;", stride))
+		r.line(fmt.Sprintf("  if (gid < %d) {", p.out))
+		r.indent += "    "
 	case gpuGroup:
 		r.line(fmt.Sprintf("int gid = %s;", r.d.GroupID))
 	case gpuSplit:
@@ -120,6 +154,10 @@ func (p *gpuPlan) grouped() bool { return p != nil && p.mode != gpuThread }
 
 // gpuStore guards the final store so that one thread of a block writes.
 func (r *renderer) gpuStore(st string) string {
+	if p := r.gpu; p != nil && p.mode == gpuThread && p.per > 1 {
+		r.indent = r.indent[4:]
+		return "    " + st + "\n" + r.indent + "  }\n" + r.indent + "}"
+	}
 	if !r.gpu.grouped() {
 		return st
 	}
@@ -147,6 +185,7 @@ func (r *renderer) gpuReduce(e *Expr) string {
 	if p.mode == gpuSplit {
 		start, step = fmt.Sprintf("part * %d + lid", p.local), strconv.Itoa(p.local*p.parts)
 	}
+	r.line("#pragma unroll 4")
 	r.line(fmt.Sprintf("for (int ridx = %s; ridx < %d; ridx += %s) {", start, p.red, step))
 	r.indent += "  "
 	outer := r.mult
@@ -214,3 +253,234 @@ func (r *renderer) blockReduce(acc, vt string, combine func(a, b string) string)
 	r.line("}")
 	r.line(fmt.Sprintf("%s = %s[0];", acc, buf))
 }
+
+// gpuMatmul renders a plain matrix product — a kernel whose value is Sum(Mul(Load A, Load B))
+// over one reduce dim, with two global dims — as a tiled kernel: float32 on the CUDA cores in
+// 128×128 tiles, float16 and bfloat16 on the tensor cores (WMMA) with cp.async double
+// buffering. It reports false (and the shared lowering runs) for anything else: other
+// dialects, batches, masks, sizes that are not multiples of the tiles, or layouts the tiles
+// cannot load with 16-byte accesses.
+func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out view.Stack) bool {
+	// 16-bit products arrive as Cast(Sum(Cast(Mul(a, b)))): summed in float32, stored narrow.
+	e := ast.Value
+	if e.Op == lazy.Cast {
+		e = e.Src[0]
+	}
+	if d.Name != "cuda" || e.Op != lazy.Sum || len(k.Global) != 2 || len(k.Reduce) != 1 {
+		return false
+	}
+	mul := e.Src[0]
+	if mul.Op == lazy.Cast {
+		mul = mul.Src[0]
+	}
+	if mul.Op != lazy.Mul {
+		return false
+	}
+	a, b := mul.Src[0], mul.Src[1]
+	if a.Op != lazy.Load || b.Op != lazy.Load || a.DType != ast.Bufs[0] || b.DType != ast.Bufs[0] {
+		return false
+	}
+	e = a // the element type of A, B and C
+	strides := func(s view.Stack) ([]int, int, bool) {
+		if len(s.Views) != 1 || s.Views[0].Mask != nil {
+			return nil, 0, false
+		}
+		return s.Views[0].Strides, s.Views[0].Offset, true
+	}
+	sa, oa, ok1 := strides(views[a])
+	sb, ob, ok2 := strides(views[b])
+	sc, oc, ok3 := strides(out)
+	if !ok1 || !ok2 || !ok3 {
+		return false
+	}
+	if sa[0] == 0 && sb[1] == 0 { // the product is B·A: swap so A is the row operand
+		a, b, sa, sb, oa, ob = b, a, sb, sa, ob, oa
+	}
+	m, n, kk := k.Global[0], k.Global[1], k.Reduce[0]
+	vec := 4 // elements per 16 bytes
+	tileK := 8
+	if e.DType == dtype.Float16 || e.DType == dtype.BFloat16 {
+		vec, tileK = 8, 32
+	} else if e.DType != dtype.Float32 {
+		return false
+	}
+	aligned := func(v ...int) bool {
+		for _, x := range v {
+			if x%vec != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	// Dims are (m, n, k). A must walk k contiguously, B either n (row-major [K, N]) or k
+	// (n-major [N, K], as in x·Wᵀ), and C n.
+	bT := sb[2] == 1 && sb[1] != 1
+	sbk, sbn := sb[2], sb[1]
+	switch {
+	case sa[1] != 0 || sa[2] != 1 || sb[0] != 0 || sc[1] != 1:
+		return false
+	case !bT && sb[1] != 1:
+		return false
+	case m%128 != 0 || n%128 != 0 || kk%tileK != 0 || !aligned(sa[0], oa, ob, sc[0], oc, sbk*sbn):
+		return false
+	}
+	src := sgemmTemplate
+	if vec == 8 {
+		src = hgemmTemplate
+	}
+	layout := "ROWB"
+	if bT {
+		layout = "COLB"
+	}
+	rep := strings.NewReplacer("$A", fmt.Sprintf("data%d", a.Buf), "$B", fmt.Sprintf("data%d", b.Buf),
+		"$T", d.Types[e.DType], "$CVT", d.Convert[e.DType][1], "$M", strconv.Itoa(m), "$N", strconv.Itoa(n),
+		"$K", strconv.Itoa(kk), "$SAM", strconv.Itoa(sa[0]), "$SBK", strconv.Itoa(sbk), "$SBN", strconv.Itoa(sbn),
+		"$SCM", strconv.Itoa(sc[0]), "$OA", strconv.Itoa(oa), "$OB", strconv.Itoa(ob), "$OC", strconv.Itoa(oc),
+		"$LAYOUT", layout)
+	sig := strings.Replace(d.Kernel(k.Name, k.Params), "__global__ void", "__global__ void __launch_bounds__(256)", 1)
+	k.Src = d.Prelude + "#include <mma.h>\n" + sig + rep.Replace(src) + "}\n"
+	k.Grid, k.Block = [3]int{n / 128, m / 128, 1}, [3]int{256, 1, 1}
+	k.Flops = 2 * int64(m) * int64(n) * int64(kk)
+	return true
+}
+
+// sgemmTemplate: float32, 256 threads each computing 8×8 outputs of a 128×128 tile from
+// shared memory, the next 128×8 slices of A and B loaded into registers during the math.
+const sgemmTemplate = `  const float* A = $A + $OA; const float* B = $B + $OB; float* C = data0 + $OC;
+  __shared__ __align__(16) float As[2][8][128];
+  __shared__ __align__(16) float Bs[2][8][128];
+  int t = threadIdx.x, tx = t % 16, ty = t / 16;
+  int bm = blockIdx.y * 128, bn = blockIdx.x * 128;
+  const float* a = A + (size_t)(bm + t / 2) * $SAM + (t % 2) * 4;
+#define ROWB 1
+#define COLB 2
+#if $LAYOUT == ROWB
+  const float* b = B + (size_t)(t / 32) * $SBK + bn + (t % 32) * 4;
+#define LOADB(k0) (*(const float4*)(b + (size_t)(k0) * $SBK))
+#define STOREB(buf, v) *(float4*)&Bs[buf][t / 32][(t % 32) * 4] = v
+#else
+  const float* b = B + (size_t)(bn + t / 2) * $SBN + (t % 2) * 4;
+#define LOADB(k0) (*(const float4*)(b + (k0)))
+#define STOREB(buf, v) Bs[buf][(t % 2) * 4 + 0][t / 2] = v.x; Bs[buf][(t % 2) * 4 + 1][t / 2] = v.y; Bs[buf][(t % 2) * 4 + 2][t / 2] = v.z; Bs[buf][(t % 2) * 4 + 3][t / 2] = v.w
+#endif
+  float acc[8][8] = {};
+  float4 ra = *(const float4*)a, rb = LOADB(0);
+  int buf = 0;
+  As[0][(t % 2) * 4 + 0][t / 2] = ra.x; As[0][(t % 2) * 4 + 1][t / 2] = ra.y;
+  As[0][(t % 2) * 4 + 2][t / 2] = ra.z; As[0][(t % 2) * 4 + 3][t / 2] = ra.w;
+  STOREB(0, rb);
+  __syncthreads();
+  for (int k0 = 0; k0 < $K; k0 += 8) {
+    bool more = k0 + 8 < $K;
+    if (more) { ra = *(const float4*)(a + k0 + 8); rb = LOADB(k0 + 8); }
+    #pragma unroll
+    for (int k = 0; k < 8; k++) {
+      float4 a0 = *(float4*)&As[buf][k][ty * 4], a1 = *(float4*)&As[buf][k][64 + ty * 4];
+      float4 b0 = *(float4*)&Bs[buf][k][tx * 4], b1 = *(float4*)&Bs[buf][k][64 + tx * 4];
+      float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+      #pragma unroll
+      for (int i = 0; i < 8; i++)
+        #pragma unroll
+        for (int j = 0; j < 8; j++) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    if (more) {
+      buf ^= 1;
+      As[buf][(t % 2) * 4 + 0][t / 2] = ra.x; As[buf][(t % 2) * 4 + 1][t / 2] = ra.y;
+      As[buf][(t % 2) * 4 + 2][t / 2] = ra.z; As[buf][(t % 2) * 4 + 3][t / 2] = ra.w;
+      STOREB(buf, rb);
+      __syncthreads();
+    }
+  }
+  #pragma unroll
+  for (int i = 0; i < 8; i++) {
+    int r = bm + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+    *(float4*)&C[(size_t)r * $SCM + bn + tx * 4] = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+    *(float4*)&C[(size_t)r * $SCM + bn + 64 + tx * 4] = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
+  }
+`
+
+// hgemmTemplate: 16-bit floats on the tensor cores through WMMA 16×16×16 with float
+// accumulators; 128×128×32 tiles, 8 warps of 64×32 outputs, two shared-memory stages filled
+// with cp.async so the next slice loads during the math.
+const hgemmTemplate = `  using namespace nvcuda;
+  typedef $T T;
+  const T* A = $A + $OA; const T* B = $B + $OB; T* C = data0 + $OC;
+#define ROWB 1
+#define COLB 2
+  const int AP = 40, BP = ($LAYOUT == ROWB) ? 136 : 40;
+  __shared__ __align__(128) T As[2][128 * 40];
+  __shared__ __align__(128) T Bs[2][($LAYOUT == ROWB) ? 32 * 136 : 128 * 40];
+  int t = threadIdx.x, warp = t / 32, wm = warp / 4, wn = warp % 4;
+  int bm = blockIdx.y * 128, bn = blockIdx.x * 128;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+  #pragma unroll
+  for (int i = 0; i < 4; i++)
+    #pragma unroll
+    for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+  auto cp16 = [](void* s, const void* g) {
+    unsigned sa = (unsigned)__cvta_generic_to_shared(s);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sa), "l"(g));
+  };
+  auto load = [&](int st, int k0) {
+    #pragma unroll
+    for (int r = 0; r < 2; r++) {
+      int id = t + r * 256;
+      int ar = id / 4, ac = (id % 4) * 8;
+      cp16(&As[st][ar * AP + ac], A + (size_t)(bm + ar) * $SAM + k0 + ac);
+#if $LAYOUT == ROWB
+      int br = id / 16, bc = (id % 16) * 8;
+      cp16(&Bs[st][br * BP + bc], B + (size_t)(k0 + br) * $SBK + bn + bc);
+#else
+      cp16(&Bs[st][ar * BP + ac], B + (size_t)(bn + ar) * $SBN + k0 + ac);
+#endif
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+  load(0, 0);
+  int st = 0;
+  for (int k0 = 0; k0 < $K; k0 += 32) {
+    if (k0 + 32 < $K) { load(st ^ 1, k0 + 32); asm volatile("cp.async.wait_group 1;\n" ::); }
+    else asm volatile("cp.async.wait_group 0;\n" ::);
+    __syncthreads();
+    #pragma unroll
+    for (int kk = 0; kk < 32; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa[4];
+#if $LAYOUT == ROWB
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[2];
+#else
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb[2];
+#endif
+      #pragma unroll
+      for (int i = 0; i < 4; i++) wmma::load_matrix_sync(fa[i], &As[st][(wm * 64 + i * 16) * AP + kk], AP);
+      #pragma unroll
+      for (int j = 0; j < 2; j++)
+#if $LAYOUT == ROWB
+        wmma::load_matrix_sync(fb[j], &Bs[st][kk * BP + wn * 32 + j * 16], BP);
+#else
+        wmma::load_matrix_sync(fb[j], &Bs[st][(wn * 32 + j * 16) * BP + kk], BP);
+#endif
+      #pragma unroll
+      for (int i = 0; i < 4; i++)
+        #pragma unroll
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+    __syncthreads();
+    st ^= 1;
+  }
+  float* stage = (float*)&As[0][0] + warp * 256;
+  int lane = t % 32;
+  #pragma unroll
+  for (int i = 0; i < 4; i++)
+    #pragma unroll
+    for (int j = 0; j < 2; j++) {
+      wmma::store_matrix_sync(stage, acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();
+      int r = lane / 2, c = (lane % 2) * 8;
+      __align__(16) T h[8];
+      #pragma unroll
+      for (int e = 0; e < 8; e++) h[e] = $CVT(stage[r * 16 + c + e]);
+      *(uint4*)&C[(size_t)(bm + wm * 64 + i * 16 + r) * $SCM + bn + wn * 32 + j * 16 + c] = *(uint4*)h;
+      __syncwarp();
+    }
+`

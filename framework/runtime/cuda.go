@@ -109,6 +109,7 @@ type CUDA struct {
 	start    uintptr // events for timed launches
 	end      uintptr
 	last     string // kernel most recently launched, for errors found at sync
+	capture  *Graph // the graph being recorded, which holds every buffer launched with
 }
 
 // OpenCUDA loads the driver and NVRTC and opens GPU 0 ($CUDA_DEVICE picks another).
@@ -164,6 +165,7 @@ func OpenCUDA() (Device, error) {
 	if d.include != "" {
 		d.flags = append(d.flags, "-I"+d.include)
 	}
+	d.flags = append(d.flags, strings.Fields(os.Getenv("CUDA_NVRTC_FLAGS"))...)
 	return d, nil
 }
 
@@ -385,6 +387,7 @@ type cudaBuffer struct {
 	size    int
 	cleanup goruntime.Cleanup
 	freed   bool
+	held    int // graphs that launch with this buffer; its memory is kept until they close
 }
 
 func (b *cudaBuffer) Size() int      { return b.size }
@@ -456,12 +459,18 @@ func (d *CUDA) release(ptr uintptr, size int) {
 // the next Alloc of its size). Freeing twice is a no-op.
 func (d *CUDA) Free(buf Buffer) {
 	b, ok := buf.(*cudaBuffer)
+	d.mu.Lock()
 	if !ok || b.freed {
+		d.mu.Unlock()
 		return
 	}
 	b.freed = true
+	held := b.held > 0
+	d.mu.Unlock()
 	b.cleanup.Stop()
-	d.release(b.ptr, poolSize(b.size))
+	if !held { // else the last graph holding it releases it on Close
+		d.release(b.ptr, poolSize(b.size))
+	}
 }
 
 // trim gives the pooled memory back to the driver. It synchronises first: pooled blocks may
@@ -556,6 +565,12 @@ func (d *CUDA) Copy(dst, src Buffer) error {
 	if n == 0 {
 		return nil
 	}
+	d.mu.Lock()
+	if g := d.capture; g != nil {
+		g.hold(db)
+		g.hold(sb)
+	}
+	d.mu.Unlock()
 	return d.do(func() error {
 		return d.check("cuMemcpyDtoDAsync", d.api.memcpyDtoDAsync(db.ptr, sb.ptr, uintptr(n), d.stream))
 	})
@@ -615,8 +630,21 @@ type cudaProgram struct {
 	shared int // dynamic shared memory bytes passed at launch
 }
 
-// CompileOptions are NVRTC options used for src, besides the target architecture.
-func (d *CUDA) CompileOptions() []string { return append([]string(nil), d.flags...) }
+// CompileOptions are the NVRTC options used besides the target architecture
+// ($CUDA_NVRTC_FLAGS adds to them).
+func (d *CUDA) CompileOptions() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.flags...)
+}
+
+// SetCompileOptions replaces the NVRTC options for later compiles (for example to add
+// "--use_fast_math"); programs compiled before keep theirs.
+func (d *CUDA) SetCompileOptions(opts []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.flags = append([]string(nil), opts...)
+}
 
 // Compile implements Device. The CUBIN is cached on disk (keyed by a hash of the source,
 // architecture, options and NVRTC version) and the loaded module in memory.
@@ -627,7 +655,7 @@ func (d *CUDA) Compile(fn, src string) (Program, error) { return d.CompileShared
 func (d *CUDA) CompileShared(fn, src string, shared int) (Program, error) {
 	var maj, mnr int32
 	d.api.nvrtcVersion(&maj, &mnr)
-	opts := append([]string{"--gpu-architecture=" + d.arch}, d.flags...)
+	opts := append([]string{"--gpu-architecture=" + d.arch}, d.CompileOptions()...)
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d.%d\x00%s", src, strings.Join(opts, " "), maj, mnr, fn)))
 	key := hex.EncodeToString(h[:])
 	d.mu.Lock()
@@ -775,6 +803,11 @@ func (p *cudaProgram) Launch(bufs []Buffer, vals []int32, global, local [3]int, 
 		} else {
 			d.mu.Lock()
 			d.last = p.name
+			if g := d.capture; g != nil {
+				for _, b := range bufs {
+					g.hold(b.(*cudaBuffer))
+				}
+			}
 			d.mu.Unlock()
 		}
 		r := d.api.launchKernel(p.fn, uint32(global[0]), uint32(global[1]), uint32(global[2]),
@@ -807,12 +840,33 @@ func (p *cudaProgram) Launch(bufs []Buffer, vals []int32, global, local [3]int, 
 type Graph struct {
 	dev        *CUDA
 	graph, exe uintptr
+	bufs       map[*cudaBuffer]bool // memory the recorded launches use, kept until Close
+}
+
+// hold keeps b's memory out of the pool while the graph exists (d.mu held).
+func (g *Graph) hold(b *cudaBuffer) {
+	if !g.bufs[b] {
+		g.bufs[b] = true
+		b.held++
+	}
 }
 
 // Capture records what f queues on the device (launches with wait=false, Copy) into a Graph
 // instead of running it. f must not synchronise or copy to or from the host.
 func (d *CUDA) Capture(f func() error) (*Graph, error) {
-	g := &Graph{dev: d}
+	g := &Graph{dev: d, bufs: map[*cudaBuffer]bool{}}
+	d.mu.Lock()
+	if d.capture != nil {
+		d.mu.Unlock()
+		return nil, errors.New("CUDA capture: already capturing")
+	}
+	d.capture = g
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.capture = nil
+		d.mu.Unlock()
+	}()
 	if err := d.do(func() error {
 		return d.check("cuStreamBeginCapture", d.api.streamBeginCapture(d.stream, cuStreamCaptureRelaxed))
 	}); err != nil {
@@ -868,8 +922,21 @@ func (g *Graph) Launch(wait bool) (time.Duration, error) {
 	return elapsed, err
 }
 
-// Close frees the graph's driver objects.
+// Close frees the graph's driver objects and lets go of the memory it held.
 func (g *Graph) Close() {
+	d := g.dev
+	d.mu.Lock()
+	var release []*cudaBuffer
+	for b := range g.bufs {
+		if b.held--; b.held == 0 && b.freed {
+			release = append(release, b)
+		}
+	}
+	g.bufs = nil
+	d.mu.Unlock()
+	for _, b := range release {
+		d.release(b.ptr, poolSize(b.size))
+	}
 	g.dev.do(func() error {
 		if g.exe != 0 {
 			g.dev.api.graphExecDestroy(g.exe)

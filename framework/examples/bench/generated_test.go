@@ -37,7 +37,8 @@ func TestGeneratedKernelsMatchCPU(t *testing.T) {
 		f      func(x, y *tensor.Tensor) *tensor.Tensor
 		tol    float64
 	}{
-		{"elementwise chain", []int{1000, 37}, []int{1000, 37}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Mul(y).Add(x.Exp()).Relu().Sqrt() }, 1e-5},
+		{"elementwise chain", []int{1000, 37}, []int{1000, 37}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Mul(y).Add(x.Exp()).Relu().Add(1).Sqrt() }, 1e-5},
+		{"large elementwise, 4 per thread", []int{1100, 1001}, []int{1, 1001}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Mul(y).Sub(y.Exp()) }, 1e-5},
 		{"broadcast", []int{300, 1}, []int{1, 200}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Sub(y).Abs().Maximum(x.Mul(y)) }, 1e-6},
 		{"sum all, split", []int{1 << 18}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.Sum() }, 1e-4},
 		{"max all, split", []int{3, 1 << 17}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.Max() }, 0},
@@ -52,6 +53,14 @@ func TestGeneratedKernelsMatchCPU(t *testing.T) {
 		{"matmul float16", []int{64, 512}, []int{512, 48}, func(x, y *tensor.Tensor) *tensor.Tensor {
 			return x.Cast(dtype.Float16).Matmul(y.Cast(dtype.Float16)).Cast(dtype.Float32)
 		}, 2e-3},
+		{"tiled matmul float32", []int{256, 512}, []int{512, 384}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y) }, 1e-4},
+		{"tiled matmul float32, Wᵀ", []int{128, 256}, []int{384, 256}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y.T()) }, 1e-4},
+		{"tensor-core matmul float16", []int{256, 512}, []int{512, 384}, func(x, y *tensor.Tensor) *tensor.Tensor {
+			return realized(x.Cast(dtype.Float16)).Matmul(realized(y.Cast(dtype.Float16))).Cast(dtype.Float32)
+		}, 2e-3},
+		{"tensor-core matmul bfloat16, Wᵀ", []int{128, 512}, []int{256, 512}, func(x, y *tensor.Tensor) *tensor.Tensor {
+			return realized(x.Cast(dtype.BFloat16)).Matmul(realized(y.Cast(dtype.BFloat16)).T()).Cast(dtype.Float32)
+		}, 1e-2},
 		{"bfloat16 row sums", []int{16, 2048}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.Cast(dtype.BFloat16).Sum(1).Cast(dtype.Float32) }, 1e-2},
 		{"pad shrink flip", []int{30, 40}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor {
 			return x.Pad([][2]int{{2, 3}, {0, 5}}).Flip(0).Shrink([][2]int{{1, 30}, {4, 44}}).Sum(0)
@@ -103,6 +112,14 @@ func TestGeneratedKernelsMatchCPU(t *testing.T) {
 			}
 		})
 	}
+}
+
+// realized computes t now, so the next op reads it from memory (a Load, not a fused cast).
+func realized(t *tensor.Tensor) *tensor.Tensor {
+	if err := t.Realize(); err != nil {
+		panic(err)
+	}
+	return t
 }
 
 func prod(s []int) int {
