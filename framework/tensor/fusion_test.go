@@ -3,6 +3,8 @@ package tensor
 import (
 	"testing"
 
+	"github.com/gradforge/gradforge/framework/dtype"
+
 	"github.com/gradforge/gradforge/framework/schedule"
 )
 
@@ -59,5 +61,24 @@ func TestRealizedTensorsCostNothing(t *testing.T) {
 	}
 	if n := kernels(t, x.Add(1)); n != 1 {
 		t.Fatalf("x+1 scheduled %d kernels, want 1", n)
+	}
+}
+
+func TestKernelCacheKey(t *testing.T) {
+	a, b := Rand(4, 4), Rand(4, 4)
+	key := func(x *Tensor) string { return schedule.Create(x.Node()).Items[0].AST.Key() }
+	base := key(a.Mul(b).Add(1))
+	if key(a.Mul(b).Add(1)) != base {
+		t.Error("identical graphs should share a kernel")
+	}
+	for name, x := range map[string]*Tensor{
+		"another constant":   a.Mul(b).Add(2),
+		"a transposed input": a.Mul(b.T()).Add(1),
+		"another op":         a.Add(b).Add(1),
+		"another dtype":      a.Mul(b).Add(1).Cast(dtype.Float16),
+	} {
+		if key(x) == base {
+			t.Errorf("%s should not share the kernel", name)
+		}
 	}
 }
