@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v62/github"
+	"github.com/gradforge/gradforge/bot"
+	"github.com/gradforge/gradforge/bounties"
+	"github.com/gradforge/gradforge/migrations/dbtest"
+)
+
+// fakeSearch is the part of GitHub's API the bounties adapter reads: issue titles and the
+// merged-PR search behind the first-PR rule.
+func fakeSearch(t *testing.T, merged map[string][]int) *github.Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/search/issues":
+			q := r.URL.Query().Get("q")
+			var items []map[string]any
+			for login, prs := range merged {
+				if strings.Contains(q, "author:"+login) && strings.Contains(q, "is:merged") {
+					for _, n := range prs {
+						items = append(items, map[string]any{"number": n})
+					}
+				}
+			}
+			json.NewEncoder(w).Encode(map[string]any{"total_count": len(items), "items": items})
+		case strings.HasPrefix(r.URL.Path, "/repos/o/r/issues/"):
+			json.NewEncoder(w).Encode(map[string]any{"number": 7, "title": "Faster matmul"})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	gh, err := github.NewClient(nil).WithEnterpriseURLs(srv.URL+"/", srv.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh.BaseURL.Path = "/"
+	return gh
+}
+
+func TestBotBountiesAdapter(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.SQLite(t)
+	svc := bounties.New(db, bounties.Config{BaseURL: "http://forge.test"})
+	gh := fakeSearch(t, map[string][]int{"vet": {3, 4}, "newbie": {60}})
+	a := botBounties{svc: svc, clientFor: func(context.Context, string) (*github.Client, error) { return gh, nil }}
+	strict := bot.BountyPolicy{FirstPRCannotClaim: true, MinAccountAgeDays: 30}
+	req := func(actor string, maint bool, number int) bot.BountyRequest {
+		return bot.BountyRequest{Key: "d1:" + actor, Repo: "o/r", Number: number, Actor: actor, ActorMaintainer: maint,
+			ActorCreatedAt: time.Now().AddDate(-2, 0, 0), Target: bot.Ref{Repo: "o/r", Number: 7}, Policy: strict}
+	}
+	r := req("maint", true, 7)
+	r.Cents = 100_00
+	msg, err := a.Bounty(ctx, r)
+	if err != nil || !strings.Contains(msg, "$100") {
+		t.Fatalf("maintainer /bounty: %q %v", msg, err)
+	}
+	if d, _ := svc.BountyDetail(ctx, "o/r", 7); d.Bounty.Title != "Faster matmul" || d.Bounty.PoolCents != 100_00 {
+		t.Fatalf("bounty %+v", d.Bounty)
+	}
+	r = req("sam", false, 7)
+	r.Cents = 5_00
+	if _, err := a.Bounty(ctx, r); !errors.Is(err, bot.ErrRefused) {
+		t.Fatalf("card funding without Stripe: %v, want a refusal the bot replies with", err)
+	}
+	if p, _ := svc.Policy(ctx, "o/r"); p.FirstPRCanClaim || p.MinAccountAgeDays != 30 || p.MaxActiveAttempts != 2 {
+		t.Fatalf("policy from .gradforge.yml not applied: %+v", p)
+	}
+	// The first-PR rule asks GitHub: newbie's only merged PR is the one being claimed with.
+	if _, err := a.Attempt(ctx, req("nobody", false, 7)); !errors.Is(err, bot.ErrRefused) || !strings.Contains(err.Error(), "first") {
+		t.Fatalf("attempt by someone with no merged PR: %v", err)
+	}
+	if msg, err := a.Attempt(ctx, req("vet", false, 7)); err != nil || !strings.Contains(msg, "locked") {
+		t.Fatalf("attempt by a veteran: %q %v", msg, err)
+	}
+	pr := &bot.PullRequest{Repo: "o/r", Number: 60, Author: "newbie", AuthorCreatedAt: time.Now().AddDate(-2, 0, 0), Merged: true,
+		Config: &bot.RepoConfig{Bounties: strict}}
+	cr := req("newbie", false, 60)
+	cr.IsPR, cr.PR = true, pr
+	if _, err := a.Claim(ctx, cr); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PullClosed(ctx, *pr); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := svc.BountyDetail(ctx, "o/r", 7)
+	if len(d.Claims) != 1 || d.Claims[0].State != bounties.ClaimLost || !strings.Contains(d.Claims[0].Reason, "first merged") {
+		t.Fatalf("newbie's first merged PR: %+v", d.Claims)
+	}
+	// The veteran's PR wins; approval without Stripe says payouts wait.
+	pr = &bot.PullRequest{Repo: "o/r", Number: 61, Author: "vet", AuthorCreatedAt: time.Now().AddDate(-2, 0, 0), Merged: true, Config: &bot.RepoConfig{Bounties: strict}}
+	cr = req("vet", false, 61)
+	cr.IsPR, cr.PR = true, pr
+	if _, err := a.Claim(ctx, cr); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PullClosed(ctx, *pr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ApprovePayout(ctx, req("vet", false, 61)); !errors.Is(err, bot.ErrRefused) {
+		t.Fatalf("approval by the contributor: %v, want refused", err)
+	}
+	msg, err = a.ApprovePayout(ctx, req("maint", true, 61))
+	if err != nil || !strings.Contains(msg, "Approved $100") {
+		t.Fatalf("approval: %q %v", msg, err)
+	}
+	if q, _ := svc.Payouts(ctx, "o/r", bounties.CreditApproved); len(q) != 1 || q[0].Recipient != "vet" {
+		t.Fatalf("approved queue %+v", q)
+	}
+}
