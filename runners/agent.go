@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -18,8 +20,13 @@ import (
 type Agent struct {
 	Client *Client
 	Info   Info
-	// WorkDir holds the per-job workspaces (each removed after its job).
+	// WorkDir holds the per-job workspaces (each removed after its job). The default is
+	// /var/lib/gradforge-runner for root and the user cache folder otherwise; untrusted jobs
+	// running as nobody need every folder above it to be searchable by others.
 	WorkDir string
+	// Hide lists folders sandboxed jobs must not see, such as the one holding the runner's
+	// credential; the runner's home folder is always hidden.
+	Hide []string
 	// Sandbox says how untrusted jobs are isolated: "auto" uses bubblewrap when installed,
 	// "bwrap" requires it (refusing untrusted jobs without it), "none" uses only an
 	// unprivileged user. Trusted jobs run unsandboxed so they can reach GPUs and the network.
@@ -51,6 +58,19 @@ func (a *Agent) defaults() {
 	}
 	if a.Sandbox == "" {
 		a.Sandbox = "auto"
+	}
+	if a.WorkDir == "" {
+		a.WorkDir = "/var/lib/gradforge-runner"
+		if os.Geteuid() != 0 {
+			dir, err := os.UserCacheDir()
+			if err != nil {
+				dir = os.TempDir()
+			}
+			a.WorkDir = filepath.Join(dir, "gradforge-runner")
+		}
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		a.Hide = append(a.Hide, home)
 	}
 }
 

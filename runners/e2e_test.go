@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +26,19 @@ func TestEndToEnd(t *testing.T) {
 		f := newForge(t, db)
 		src := newSource(t)
 		f.q.SetCloneCredentials(src)
-		alpha := startRunner(t, f, "alpha", false, "linux")
-		beta := startRunner(t, f, "beta", true, "linux", "cuda")
+		// A stand-in for the runner's credential folder, which sandboxed jobs must not see. It
+		// lives outside /tmp, which the sandbox replaces anyway, and is readable by all, so
+		// only the sandbox keeps the job out.
+		hidden, err := os.MkdirTemp("/var/tmp", "gradforge-hidden-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(hidden) })
+		os.Chmod(hidden, 0o755)
+		secretFile := filepath.Join(hidden, "runner.json")
+		os.WriteFile(secretFile, []byte("credential"), 0o644)
+		alpha := startRunner(t, f, "alpha", false, hidden, "linux")
+		beta := startRunner(t, f, "beta", true, hidden, "linux", "cuda")
 		spec := func(key string, trusted bool, labels []string, steps ...Step) Spec {
 			return Spec{Key: key, Group: "owner/repo#1", Labels: labels, Repo: "owner/repo", CloneURL: src.url,
 				HeadSHA: src.head, BaseRef: "main", Steps: steps, Trusted: trusted, Timeout: 30 * time.Second}
@@ -50,8 +62,11 @@ func TestEndToEnd(t *testing.T) {
 		slow.Timeout = time.Second
 		timeout := enqueue(slow)
 		hang := enqueue(spec("hang", true, []string{"linux"}, Step{"hangs", `trap "" TERM; echo hanging; while :; do sleep 0.1; done`}))
-		untrusted := enqueue(spec("untrusted", false, []string{"linux"},
-			Step{"inspect", `id -u > "$GRADFORGE_RESULTS/uid"; cat /proc/1/comm > "$GRADFORGE_RESULTS/pid1"; cat /proc/net/dev > "$GRADFORGE_RESULTS/net"`}))
+		us := spec("untrusted", false, []string{"linux"},
+			Step{"inspect", `id -u > "$GRADFORGE_RESULTS/uid"; cat /proc/1/comm > "$GRADFORGE_RESULTS/pid1"; cat /proc/net/dev > "$GRADFORGE_RESULTS/net"
+				cat "$SECRET_FILE" > "$GRADFORGE_RESULTS/secret" 2>/dev/null || echo unreadable > "$GRADFORGE_RESULTS/secret"`})
+		us.Env = map[string]string{"SECRET_FILE": secretFile}
+		untrusted := enqueue(us)
 
 		// Cancel the hanging job once it runs; it ignores SIGTERM, so it takes SIGKILL.
 		waitFor(t, 20*time.Second, "the hanging job to start", func() bool {
@@ -116,6 +131,9 @@ func TestEndToEnd(t *testing.T) {
 		if _, err := exec.LookPath("bwrap"); err == nil {
 			if pid1 := strings.TrimSpace(string(res.Files["pid1"])); pid1 != "bwrap" {
 				t.Errorf("untrusted job's pid 1 is %q, want bwrap (a private pid namespace)", pid1)
+			}
+			if secret := strings.TrimSpace(string(res.Files["secret"])); secret != "unreadable" {
+				t.Errorf("untrusted job read the runner's hidden credential folder: %q", secret)
 			}
 			if net := string(res.Files["net"]); strings.Count(net, ":") != 1 || !strings.Contains(net, "lo:") {
 				t.Errorf("untrusted job sees network devices beyond loopback:\n%s", net)

@@ -34,12 +34,15 @@ func (a *Agent) execute(ctx context.Context, j *wireJob, logs *logStream, log *s
 		return outcome{conclusion: InfraFailure, message: "this runner refuses untrusted jobs (its owner did not pass --allow-untrusted)"}, nil
 	}
 	bwrap, _ := exec.LookPath("bwrap")
-	sandboxed := !j.Trusted && a.Sandbox != "none"
-	if sandboxed && bwrap == "" && a.Sandbox == "bwrap" {
+	sandboxed := !j.Trusted && a.Sandbox != "none" && bwrap != ""
+	switch {
+	case !j.Trusted && a.Sandbox == "bwrap" && bwrap == "":
 		return outcome{conclusion: InfraFailure, message: "untrusted job refused: --sandbox=bwrap but bubblewrap (bwrap) is not installed"}, nil
-	}
-	if bwrap == "" {
-		sandboxed = false
+	case !j.Trusted && a.Sandbox == "auto" && bwrap == "" && os.Geteuid() != 0:
+		// Neither a sandbox nor another user to run as: the job could read this runner's
+		// credential. Say how to fix it instead.
+		return outcome{conclusion: InfraFailure, message: "untrusted job refused: bubblewrap is not installed (apt-get install bubblewrap), " +
+			"and the runner is not root so it cannot run the job as another user; --sandbox=none accepts the risk"}, nil
 	}
 	if err := os.MkdirAll(a.WorkDir, 0o755); err != nil {
 		return outcome{conclusion: InfraFailure, message: fmt.Sprintf("create work dir: %v", err)}, nil
@@ -81,7 +84,7 @@ func (a *Agent) execute(ctx context.Context, j *wireJob, logs *logStream, log *s
 		logs.Line(fmt.Sprintf("[gradforge] ==> %s", name))
 		args := []string{"sh", "-c", st.Run}
 		if sandboxed {
-			args = append(bwrapArgs(bwrap, ws, src, j.Trusted), args...)
+			args = append(bwrapArgs(bwrap, ws, src, j.Trusted, a.Hide), args...)
 		}
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = src, env, logs, logs
@@ -252,12 +255,18 @@ func stepEnv(j *wireJob, ws, src, base, results, home string) []string {
 	return env
 }
 
-// bwrapArgs wraps a step in bubblewrap: the host read-only, the workspace writable, a private
-// /tmp, /proc and /dev (plus NVIDIA device nodes), and every namespace unshared — including
-// the network unless the job is trusted.
-func bwrapArgs(bwrap, ws, src string, trusted bool) []string {
-	args := []string{bwrap, "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-		"--tmpfs", "/tmp", "--bind", ws, ws, "--unshare-all", "--chdir", src}
+// bwrapArgs wraps a step in bubblewrap: the host read-only, the hidden paths (the runner's
+// home and configuration, which hold its credential) replaced by empty folders, the
+// workspace writable, a private /tmp, /proc and /dev (plus NVIDIA device nodes), and every
+// namespace unshared — including the network unless the job is trusted.
+func bwrapArgs(bwrap, ws, src string, trusted bool, hide []string) []string {
+	args := []string{bwrap, "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}
+	for _, h := range hide {
+		if st, err := os.Stat(h); err == nil && st.IsDir() {
+			args = append(args, "--tmpfs", h)
+		}
+	}
+	args = append(args, "--bind", ws, ws, "--unshare-all", "--chdir", src)
 	if trusted {
 		args = append(args, "--share-net")
 	}

@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 			KillGrace: 500 * time.Millisecond,
 			Wait:      5 * time.Second,
 			LogEvery:  50 * time.Millisecond,
+			Hide:      filepath.SplitList(os.Getenv("GRADFORGE_TEST_AGENT_HIDE")),
 			Log:       slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		}
 		if err := a.Run(context.Background()); err != nil {
@@ -228,7 +229,8 @@ type runnerProc struct {
 	log  *os.File
 }
 
-func startRunner(t *testing.T, f *forge, name string, untrusted bool, labels ...string) *runnerProc {
+// startRunner starts a runner process; hide is a folder sandboxed jobs must not see.
+func startRunner(t *testing.T, f *forge, name string, untrusted bool, hide string, labels ...string) *runnerProc {
 	t.Helper()
 	id, cred := f.register(t, name, labels...)
 	work := filepath.Join(t.TempDir(), "work")
@@ -248,7 +250,7 @@ func startRunner(t *testing.T, f *forge, name string, untrusted bool, labels ...
 	}
 	cmd.Env = append(os.Environ(), "GRADFORGE_TEST_AGENT_URL="+f.url, "GRADFORGE_TEST_AGENT_CRED="+cred,
 		"GRADFORGE_TEST_AGENT_LABELS="+strings.Join(labels, ","), "GRADFORGE_TEST_AGENT_NAME="+name,
-		"GRADFORGE_TEST_AGENT_WORKDIR="+work, "GRADFORGE_TEST_AGENT_UNTRUSTED="+u)
+		"GRADFORGE_TEST_AGENT_WORKDIR="+work, "GRADFORGE_TEST_AGENT_UNTRUSTED="+u, "GRADFORGE_TEST_AGENT_HIDE="+hide)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -175,6 +175,7 @@ is killed and goes back to the queue when its lease lapses.`,
 				Client:    &runners.Client{URL: cfg.URL, Credential: cfg.Credential},
 				Info:      runners.Info{Name: cfg.Name, Labels: ls, Version: version, GPU: runners.DetectGPU(ctx), AllowUntrusted: cfg.AllowUntrusted},
 				WorkDir:   workDir,
+				Hide:      []string{filepath.Dir(config)},
 				Sandbox:   sandbox,
 				KillGrace: grace,
 			}
@@ -182,7 +183,7 @@ is killed and goes back to the queue when its lease lapses.`,
 		},
 	}
 	cmd.Flags().StringVar(&config, "config", defaultRunnerConfig(), "the runner config written by register")
-	cmd.Flags().StringVar(&workDir, "work-dir", filepath.Join(os.TempDir(), "gradforge-runner"), "folder for per-job workspaces")
+	cmd.Flags().StringVar(&workDir, "work-dir", "", "folder for per-job workspaces (default /var/lib/gradforge-runner as root, else the user cache folder)")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "auto", "isolation of untrusted jobs: auto (bubblewrap when installed), bwrap (required) or none")
 	cmd.Flags().StringVar(&labels, "labels", "", "override the registered labels")
 	cmd.Flags().DurationVar(&grace, "kill-grace", 10*time.Second, "time between SIGTERM and SIGKILL for cancelled or timed-out jobs")
