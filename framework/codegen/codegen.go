@@ -228,6 +228,9 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	r.indent = "  "
 	if d.GlobalID == "" {
 		for i, s := range k.Global {
+			if i == len(k.Global)-1 && red == nil && d.SimdLoop != "" {
+				r.line(d.SimdLoop)
+			}
 			if i == 0 {
 				r.line("for (int gidx0 = start; gidx0 < end; gidx0++) {")
 			} else {
@@ -465,6 +468,9 @@ func (r *renderer) render(e *Expr) string {
 		outer := r.mult
 		for i, v := range r.reduceVars() {
 			n := r.full[ng+i]
+			if i == len(r.reduceVars())-1 && r.ups == 1 && e.Op == lazy.Sum && r.d.SimdSum != "" && r.d.GlobalID == "" {
+				r.line(fmt.Sprintf(r.d.SimdSum, accs[0]))
+			}
 			r.line(fmt.Sprintf("for (int %s = 0; %s < %d; %s++) {", v, v, n, v))
 			r.indent += "  "
 			r.mult *= int64(n)
