@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gradforge/gradforge/runners"
@@ -44,6 +46,20 @@ func (s RunnerSource) Log(ctx context.Context, jobID int64, after int) ([]LogChu
 		out[i] = LogChunk{Seq: c.Seq, Text: string(c.Data)}
 	}
 	return out, j.State == runners.Finished, nil
+}
+
+// Artifacts lists a finished job's result files, by name.
+func (s RunnerSource) Artifacts(ctx context.Context, jobID int64) ([]Artifact, error) {
+	r, err := s.Queue.Result(ctx, jobID)
+	if err != nil {
+		return nil, runnersErr(err)
+	}
+	out := make([]Artifact, 0, len(r.Files))
+	for name, b := range r.Files {
+		out = append(out, Artifact{Name: name, Bytes: int64(len(b))})
+	}
+	slices.SortFunc(out, func(a, b Artifact) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // Artifact is one file a finished job left in its results.

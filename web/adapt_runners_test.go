@@ -59,6 +59,9 @@ func TestRunnerSource(t *testing.T) {
 		if b, err := src.Artifact(ctx, job.ID, "report.json"); err != nil || string(b) != `{"ok":true}` {
 			t.Fatalf("Artifact = %q, %v", b, err)
 		}
+		if arts, err := src.Artifacts(ctx, job.ID); err != nil || len(arts) != 1 || arts[0] != (Artifact{Name: "report.json", Bytes: 11}) {
+			t.Fatalf("Artifacts = %+v, %v", arts, err)
+		}
 		if _, err := src.Artifact(ctx, job.ID, "nope"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("missing artifact: %v", err)
 		}

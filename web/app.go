@@ -198,14 +198,21 @@ type page struct {
 // so anonymous visitors get the pre-session cookie only when they meet one.
 func (p *page) CSRF() string { return p.app.csrfToken(p.c) }
 
-// render writes a page with the layout. It renders into a buffer first, so a template error
-// becomes a clean 500 page rather than half a page.
+// render writes a page with the layout.
 func (a *App) render(c *gin.Context, status int, name, title, nav string, data any) {
+	if b, ok := a.draw(c, name, title, nav, data); ok {
+		a.writePage(c, status, b)
+	}
+}
+
+// draw renders a page with the layout into memory, so a template error becomes a clean 500
+// page rather than half a page. It answers the request itself when drawing fails.
+func (a *App) draw(c *gin.Context, name, title, nav string, data any) ([]byte, bool) {
 	t, ok := a.pages[name]
 	if !ok {
 		a.log.ErrorContext(c.Request.Context(), "unknown template", "name", name)
 		c.String(http.StatusInternalServerError, "internal error")
-		return
+		return nil, false
 	}
 	p := &page{Title: title, Nav: nav, User: sessionOf(c), Data: data, app: a, c: c, Flash: flashes[c.Query("done")]}
 	if p.User != nil {
@@ -216,22 +223,27 @@ func (a *App) render(c *gin.Context, status int, name, title, nav string, data a
 		a.log.ErrorContext(c.Request.Context(), "render page", "template", name, "err", err)
 		if name != "error.html" {
 			a.fail(c, http.StatusInternalServerError, "This page could not be drawn; the error is in the server log.")
-			return
+			return nil, false
 		}
 		c.String(http.StatusInternalServerError, "internal error")
-		return
+		return nil, false
 	}
+	return buf.Bytes(), true
+}
+
+// writePage sends a drawn page with the headers every page carries.
+func (a *App) writePage(c *gin.Context, status int, page []byte) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' https://avatars.githubusercontent.com data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self' "+a.cfg.OAuth.WebBase)
-	if p.User != nil {
+	if sessionOf(c) != nil {
 		h.Set("Cache-Control", "private, no-store")
 	}
 	c.Status(status)
-	c.Writer.Write(buf.Bytes())
+	c.Writer.Write(page)
 }
 
 type errorData struct {

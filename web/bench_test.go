@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -114,7 +115,7 @@ func serveConcurrently(b *testing.B, h *harness, clients int) {
 // over the real bounties package on SQLite and on PostgreSQL, and over an in-memory list
 // (what the web layer itself costs: routing, template, HTTP).
 //
-//	go test -run '^$' -bench Board -benchtime 3000x ./web
+//	go test -run '^$' -bench 'Board$' -benchtime 2000x ./web
 func BenchmarkBoard(b *testing.B) {
 	// Databases belong to this parent benchmark, so the rounds of each sub-benchmark (b.N = 1,
 	// then the real N) share one seeding.
@@ -138,10 +139,16 @@ func BenchmarkBoard(b *testing.B) {
 		return dbs[kind]
 	}
 	for _, kind := range []string{"sqlite", "postgres"} {
-		b.Run("bounties-"+kind, func(b *testing.B) {
-			s := seeded(b, kind)
-			serveConcurrently(b, newHarnessSources(b, s.db, Config{}, Sources{Bounties: s.src}), 50)
-		})
+		for _, cache := range []time.Duration{0, -1} { // the default 5 s board cache, and none
+			name := "bounties-" + kind
+			if cache < 0 {
+				name += "-nocache"
+			}
+			b.Run(name, func(b *testing.B) {
+				s := seeded(b, kind)
+				serveConcurrently(b, newHarnessSources(b, s.db, Config{BoardCache: cache}, Sources{Bounties: s.src}), 50)
+			})
+		}
 	}
 	b.Run("memory", func(b *testing.B) {
 		mem := newMem()
@@ -171,4 +178,28 @@ func BenchmarkBoardQuery(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkBoardHandler is the web layer's own cost of one board page (routing, filter
+// parsing, the cached list, the template), without the network or any client.
+//
+//	go test -run '^$' -bench BoardHandler ./web
+func BenchmarkBoardHandler(b *testing.B) {
+	mem := newMem()
+	for i := range boardBounties {
+		mem.bounties = append(mem.bounties, Bounty{ID: int64(i + 1), Repo: "gradforge/gradforge", Issue: i + 1, Title: benchTitle(i), AmountCents: int64(50+(i*7919)%2000) * 100, Status: "open", CreatedAt: time.Now()})
+	}
+	h := newHarnessWith(b, dbtest.SQLite(b), Config{}, mem)
+	handler := h.srv.Config.Handler
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	var size int
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(size), "page-bytes")
 }

@@ -16,6 +16,38 @@ type boardCache struct {
 
 	mu      sync.Mutex
 	entries map[BountyFilter]*boardEntry
+	pages   map[BountyFilter]drawnPage // the board as anonymous visitors see it
+}
+
+// drawnPage is a board page drawn for anonymous visitors, whose header has no one's name,
+// so the same bytes serve them all until the page is TTL old.
+type drawnPage struct {
+	html []byte
+	at   time.Time
+}
+
+// page returns the drawn board for a filter while it is fresh.
+func (bc *boardCache) page(f BountyFilter) ([]byte, bool) {
+	if bc.ttl <= 0 {
+		return nil, false
+	}
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	p, ok := bc.pages[f]
+	return p.html, ok && time.Since(p.at) < bc.ttl
+}
+
+// keepPage remembers a drawn board page.
+func (bc *boardCache) keepPage(f BountyFilter, html []byte) {
+	if bc.ttl <= 0 {
+		return
+	}
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if bc.pages == nil || len(bc.pages) >= maxBoardEntries {
+		bc.pages = map[BountyFilter]drawnPage{}
+	}
+	bc.pages[f] = drawnPage{html, time.Now()}
 }
 
 type boardEntry struct {

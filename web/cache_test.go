@@ -3,10 +3,13 @@ package web
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gradforge/gradforge/migrations/dbtest"
 )
 
 // countingBounties counts List calls and can be slowed or made to fail.
@@ -81,4 +84,28 @@ func TestBoardCache(t *testing.T) {
 			t.Fatalf("%d queries with the cache off, want 2", n)
 		}
 	})
+}
+
+func TestBoardPageCache(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), Config{DevLogin: true, BoardCache: time.Hour})
+	anon, user := h.client(), h.client()
+	user.signIn("alice", "contributor")
+	must(t, anon.get("/"), http.StatusOK, "5 bounties match")
+	h.mem.mu.Lock()
+	h.mem.bounties = append(h.mem.bounties, Bounty{ID: 99, Repo: "gradforge/tools", Issue: 99, Title: "Fresh bounty", AmountCents: 100, Status: "open"})
+	h.mem.mu.Unlock()
+	r := anon.get("/")
+	must(t, r, http.StatusOK, "5 bounties match")
+	mustNot(t, r, "Fresh bounty", "Set-Cookie")
+	if r.header.Get("Set-Cookie") != "" {
+		t.Fatalf("a cached page sets a cookie: %q", r.header.Get("Set-Cookie"))
+	}
+	// A signed-in page is drawn for its reader (their name is in it) from the shared list.
+	r = user.get("/")
+	must(t, r, http.StatusOK, "@alice")
+	mustNot(t, r, "Fresh bounty")
+	must(t, anon.get("/?q=fresh"), http.StatusOK, "Fresh bounty") // another filter, another query
+	// Without the cache every request sees the data as it is.
+	off := newHarnessWith(t, dbtest.SQLite(t), Config{BoardCache: -1}, h.mem)
+	must(t, off.client().get("/"), http.StatusOK, "6 bounties match", "Fresh bounty")
 }

@@ -394,3 +394,7 @@ func (m *memData) Load(_ context.Context, repo string) (RepoSettings, error) {
 	defer m.mu.Unlock()
 	return m.settings[repo], nil
 }
+
+func (m *memData) FiltersLabels() bool { return true }
+
+func (m *memData) Artifacts(_ context.Context, job int64) ([]Artifact, error) { return nil, nil }

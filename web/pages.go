@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"net/url"
@@ -114,6 +115,7 @@ type boardData struct {
 	SortLabel       string
 	Min, Max        string
 	Page, Pages     int
+	Labels          bool // the source can filter by label
 	PrevURL         string
 	NextURL         string
 }
@@ -128,6 +130,13 @@ func (a *App) board(c *gin.Context) {
 		a.failErr(c, "bounty filter", err)
 		return
 	}
+	anonymous := sessionOf(c) == nil
+	if anonymous {
+		if html, ok := a.boards.page(f); ok {
+			a.writePage(c, http.StatusOK, html)
+			return
+		}
+	}
 	ctx := c.Request.Context()
 	list, total, err := a.listBounties(ctx, f)
 	if err != nil {
@@ -141,6 +150,9 @@ func (a *App) board(c *gin.Context) {
 	}
 	d := boardData{Filter: f, Bounties: list, Total: total, Repos: repos, Statuses: boardStatuses, Sorts: boardSorts,
 		Min: dollars(f.MinCents), Max: dollars(f.MaxCents), Page: f.Offset/boardPageSize + 1, Pages: max(1, (total+boardPageSize-1)/boardPageSize)}
+	if lf, ok := a.bounties.(LabelFilter); ok {
+		d.Labels = lf.FiltersLabels()
+	}
 	for _, s := range boardSorts {
 		if s.Value == f.Sort {
 			d.SortLabel = s.Label
@@ -160,7 +172,14 @@ func (a *App) board(c *gin.Context) {
 		q.Set("page", strconv.Itoa(d.Page+1))
 		d.NextURL = "/?" + q.Encode()
 	}
-	a.render(c, http.StatusOK, "board.html", "Bounties", "board", d)
+	html, ok := a.draw(c, "board.html", "Bounties", "board", d)
+	if !ok {
+		return
+	}
+	if anonymous {
+		a.boards.keepPage(f, html)
+	}
+	a.writePage(c, http.StatusOK, html)
 }
 
 // repoParam joins :owner/:name and checks both halves look like GitHub names.
@@ -312,7 +331,27 @@ func (a *App) runPage(c *gin.Context) {
 		a.failErr(c, "CI run", err)
 		return
 	}
+	a.fillArtifacts(c.Request.Context(), &r)
 	a.render(c, http.StatusOK, "run.html", r.Title, "runs", r)
+}
+
+// fillArtifacts asks the runners part for the files of jobs whose CI record names none.
+// A job whose result cannot be read shows none, and the page still renders.
+func (a *App) fillArtifacts(ctx context.Context, r *Run) {
+	if a.runners == nil {
+		return
+	}
+	for i, j := range r.Jobs {
+		if len(j.Artifacts) > 0 {
+			continue
+		}
+		arts, err := a.runners.Artifacts(ctx, j.ID)
+		if err != nil {
+			a.log.WarnContext(ctx, "job artifacts", "job", j.ID, "err", err)
+			continue
+		}
+		r.Jobs[i].Artifacts = arts
+	}
 }
 
 // runJob finds a job within its run, so a job id under the wrong run is a 404.
@@ -325,6 +364,7 @@ func (a *App) runJob(c *gin.Context) (Run, Job, error) {
 	if err != nil {
 		return r, Job{}, err
 	}
+	a.fillArtifacts(c.Request.Context(), &r)
 	for _, j := range r.Jobs {
 		if j.ID == jid {
 			return r, j, nil

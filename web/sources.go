@@ -162,6 +162,10 @@ type Bounties interface {
 	Repos(ctx context.Context) ([]string, error)
 }
 
+// LabelFilter is implemented by bounty sources that can filter by issue label; the board
+// shows its label field only for them.
+type LabelFilter interface{ FiltersLabels() bool }
+
 // Console is what the maintainer console does through the bounties package. by is the
 // signed-in maintainer's login; the web app has already checked that they maintain repo.
 type Console interface {
@@ -272,6 +276,8 @@ type Runners interface {
 	// Log returns the chunks of a job's log after sequence number after, and whether the job
 	// has finished (no more chunks will come).
 	Log(ctx context.Context, jobID int64, after int) (chunks []LogChunk, done bool, err error)
+	// Artifacts lists the files a job left (none while it runs).
+	Artifacts(ctx context.Context, jobID int64) ([]Artifact, error)
 	Artifact(ctx context.Context, jobID int64, name string) ([]byte, error)
 	CreateToken(ctx context.Context, by string, ttl time.Duration) (token string, expires time.Time, err error)
 	Revoke(ctx context.Context, runnerID int64, by string) error
