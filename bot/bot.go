@@ -3,7 +3,9 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/gradforge/gradforge/ci"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -388,7 +390,14 @@ func (b *Bot) onCheck(ctx context.Context, d Delivery) error {
 	if b.CI == nil {
 		return nil
 	}
-	if err := b.CI.OnCheckRequest(ctx, req); err != nil && !isRefusal(err) {
+	err := b.CI.OnCheckRequest(ctx, req)
+	if errors.Is(err, ci.ErrUnknownRun) || errors.Is(err, ci.ErrUnknownPull) {
+		// a run or pull request ci never saw (made before the App was installed, or by
+		// another App): nothing to re-run, and retrying will not change that
+		b.log().InfoContext(ctx, "check request for something ci does not know; ignored", "repo", req.Repo, "check_run", req.CheckRunID, "err", err)
+		return nil
+	}
+	if err != nil && !isRefusal(err) {
 		return fmt.Errorf("ci on %s %s: %w", d.Event, e.Action, err)
 	}
 	return nil

@@ -23,6 +23,7 @@
 //	POST   /app/installations/{id}/access_tokens    installation token (ghs_fake_{id}_{n})
 //	GET    /app/installations/{id}, /repos/{o}/{r}/installation
 //	GET    /users/{login}                           login, id, created_at (SetUser)
+//	GET    /search/issues?q=                        seeded pulls by repo:, author:, is:merged, is:open, is:closed
 //	GET    /orgs/{org}/members/{login}              204 member / 404 not (AddOrgMember)
 //	GET    /collaborators/{login}/permission        admin|maintain|write|triage|read|none (SetPermission)
 //	GET    /contents/{path...}[?ref=]               base64 file (SetFile); 404 when absent
@@ -274,12 +275,20 @@ func (s *Server) AddComment(repo string, number int, login, body string) int64 {
 	return s.addComment(repo, number, login, body).ID
 }
 
-// FailNext makes the next n calls whose method matches and whose path starts with prefix
-// answer status (for example 502) before the fake serves them normally again.
+// FailNext makes the next n calls whose method matches (empty matches any) and whose path
+// starts with prefix answer status (for example 502) before the fake serves them normally
+// again.
 func (s *Server) FailNext(method, prefix string, status, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fails = append(s.fails, &failure{method, prefix, status, n})
+}
+
+// ClearFailures cancels every pending FailNext.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fails = nil
 }
 
 // Calls returns the recorded calls whose method matches (empty matches any) and whose path
@@ -402,7 +411,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, Call{Method: r.Method, Path: path, Query: r.URL.Query(), Auth: r.Header.Get("Authorization"), Body: body})
 	for _, f := range s.fails {
-		if f.left > 0 && f.method == r.Method && strings.HasPrefix(path, f.prefix) {
+		if f.left > 0 && (f.method == "" || f.method == r.Method) && strings.HasPrefix(path, f.prefix) {
 			f.left--
 			writeJSON(w, f.status, map[string]string{"message": "injected failure"})
 			return
@@ -447,10 +456,53 @@ func (s *Server) route(r *http.Request, seg []string, body []byte) (int, any) {
 			return http.StatusNoContent, nil
 		}
 		return http.StatusNotFound, nil
+	case len(seg) == 2 && seg[0] == "search" && seg[1] == "issues" && m == "GET":
+		return http.StatusOK, s.searchPulls(r.URL.Query().Get("q"))
 	case len(seg) >= 3 && seg[0] == "repos":
 		return s.repoRoute(r, seg[1]+"/"+seg[2], seg[3:], body)
 	}
 	return http.StatusNotFound, nil
+}
+
+// searchPulls answers the issue searches the forge makes about pull requests: the
+// qualifiers repo:, author:, is:pr, is:merged, is:open and is:closed over seeded pulls.
+func (s *Server) searchPulls(q string) *github.IssuesSearchResult {
+	var repo, author string
+	merged, open, closed := false, false, false
+	for _, f := range strings.Fields(q) {
+		k, v, _ := strings.Cut(f, ":")
+		switch {
+		case k == "repo":
+			repo = v
+		case k == "author":
+			author = v
+		case f == "is:merged":
+			merged = true
+		case f == "is:open":
+			open = true
+		case f == "is:closed":
+			closed = true
+		}
+	}
+	out := &github.IssuesSearchResult{Issues: []*github.Issue{}}
+	var keys []string
+	for k := range s.pulls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := s.pulls[k]
+		r, _, _ := strings.Cut(k, "#")
+		st := s.issue(r, p.Number).state
+		if (repo != "" && r != repo) || (author != "" && !strings.EqualFold(p.Author, author)) ||
+			(merged && !p.Merged) || (open && st != "open") || (closed && st != "closed") {
+			continue
+		}
+		out.Issues = append(out.Issues, s.issueJSON(r, p.Number, s.issue(r, p.Number)))
+	}
+	out.Total = github.Int(len(out.Issues))
+	out.IncompleteResults = github.Bool(false)
+	return out
 }
 
 func (s *Server) user(login string) *github.User {

@@ -161,6 +161,11 @@ func TestPullsAndCheckRuns(t *testing.T) {
 	if len(runs) != 1 || runs[0].Status != "completed" || runs[0].Conclusion != "failure" || len(runs[0].Annotations) != 1 {
 		t.Fatalf("check runs = %+v", runs)
 	}
+	gh.AddPull("o/r", githubtest.Pull{Number: 10, Author: "bob", HeadSHA: "def"})
+	res, _, err := c.Search.Issues(ctx, "repo:o/r is:pr is:merged author:bob", nil)
+	if err != nil || res.GetTotal() != 1 || res.Issues[0].GetNumber() != 9 {
+		t.Fatalf("search merged pulls of bob = %v, %v; want #9 only", res, err)
+	}
 	list, _, err := c.Checks.ListCheckRunsForRef(ctx, "o", "r", "abc123", nil)
 	if err != nil || list.GetTotal() != 1 {
 		t.Fatalf("list for ref = %v, %v", list, err)
