@@ -238,7 +238,9 @@ func (r *ParityReport) Annotations() []Annotation {
 }
 
 // Locate fills each failing case's Path and Line with where its name is written in the
-// testops sources of a commit, so annotations land on the case's declaration.
+// testops sources of a commit, so annotations land on the case's declaration: the whole name
+// as a Go string literal, or else the most specific part of a generated name
+// ("binary/add/number" → the line holding "add").
 func (r *ParityReport) Locate(ctx context.Context, repo Repo, sha string) error {
 	files, err := repo.Files(ctx, sha, "testops", func(p string) bool { return strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") })
 	if err != nil {
@@ -253,11 +255,21 @@ func (r *ParityReport) Locate(ctx context.Context, repo Repo, sha string) error 
 		if c.Status != "fail" || c.Path != "" {
 			continue
 		}
-		quoted := []byte(strconv.Quote(c.Name))
-		for _, p := range paths {
-			if at := bytes.Index(files[p], quoted); at >= 0 {
-				r.Cases[i].Path, r.Cases[i].Line = p, 1+bytes.Count(files[p][:at], []byte{'\n'})
-				break
+		// The whole name as a string literal, else its parts from the last: generated names
+		// such as "binary/add/number" are written as an op table row {name: "add", …}.
+		words := []string{c.Name}
+		parts := strings.FieldsFunc(c.Name, func(r rune) bool { return r == '/' || r == ' ' })
+		for j := len(parts) - 1; j >= 0 && len(parts) > 1; j-- {
+			words = append(words, parts[j])
+		}
+	search:
+		for _, w := range words {
+			quoted := []byte(strconv.Quote(w))
+			for _, p := range paths {
+				if at := bytes.Index(files[p], quoted); at >= 0 {
+					r.Cases[i].Path, r.Cases[i].Line = p, 1+bytes.Count(files[p][:at], []byte{'\n'})
+					break search
+				}
 			}
 		}
 	}

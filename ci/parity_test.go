@@ -188,3 +188,29 @@ func TestParityFamiliesAndManyFailures(t *testing.T) {
 		t.Errorf("120 annotations must go as 50+50+20, got %d requests", len(outs))
 	}
 }
+
+func TestLocateGeneratedNames(t *testing.T) {
+	r := newTestRepo(t)
+	sha := r.commit("cases", map[string]string{"testops/cases.go": "package testops\n\nvar binary = []op{\n\t{\"add\", add},\n\t{\"mul\", mul},\n}\n\nvar whole = \"reduce/sum/all\"\n"})
+	rep := &ParityReport{Cases: []ParityCase{
+		{Name: "binary/mul/broadcast", Status: "fail"},
+		{Name: "reduce/sum/all", Status: "fail"},
+		{Name: "nowhere/zzz", Status: "fail"},
+		{Name: "binary/add/x", Status: "pass"},
+	}}
+	if err := rep.Locate(ctx(t), r.repo(), sha); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		path string
+		line int
+	}{{"testops/cases.go", 5}, {"testops/cases.go", 8}, {"", 0}, {"", 0}}
+	for i, w := range want {
+		if c := rep.Cases[i]; c.Path != w.path || c.Line != w.line {
+			t.Errorf("%s located at %s:%d, want %s:%d", c.Name, c.Path, c.Line, w.path, w.line)
+		}
+	}
+	if a := rep.Annotations(); len(a) != 3 || a[2].Path != "testops/doc.go" || a[2].StartLine != 1 {
+		t.Errorf("an unlocated case is annotated at testops/doc.go:1, got %+v", a)
+	}
+}
