@@ -64,21 +64,9 @@ func (a *App) apiLeaderboard(c *gin.Context) {
 }
 
 func (a *App) apiProfile(c *gin.Context) {
-	if a.bounties == nil {
-		a.unavailable(c, "bounties")
-		return
+	if p, ok := a.contributor(c); ok {
+		c.JSON(http.StatusOK, p)
 	}
-	login := c.Param("login")
-	if !loginRe.MatchString(login) {
-		a.failErr(c, "contributor", BadInput("%q is not a GitHub login.", login))
-		return
-	}
-	p, err := a.bounties.Contributor(c.Request.Context(), login)
-	if err != nil {
-		a.failErr(c, "contributor", err)
-		return
-	}
-	c.JSON(http.StatusOK, p)
 }
 
 func (a *App) apiRuns(c *gin.Context) {

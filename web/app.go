@@ -267,7 +267,10 @@ func (a *App) fail(c *gin.Context, status int, msg string) {
 // in the log.
 func (a *App) failErr(c *gin.Context, what string, err error) {
 	var bad badInput
+	var off errUnavailable
 	switch {
+	case errors.As(err, &off):
+		a.unavailable(c, string(off))
 	case errors.Is(err, ErrNotFound):
 		a.fail(c, http.StatusNotFound, "No such "+what+".")
 	case errors.Is(err, ErrForbidden):

@@ -273,10 +273,6 @@ func (a *App) chartSVG(c *gin.Context) {
 	}
 	svg, _, err := a.chartData(c, name)
 	if err != nil {
-		if u, ok := err.(errUnavailable); ok {
-			a.unavailable(c, string(u))
-			return
-		}
 		a.failErr(c, "chart", err)
 		return
 	}
@@ -288,10 +284,6 @@ func (a *App) chartSVG(c *gin.Context) {
 func (a *App) apiChart(c *gin.Context) {
 	_, data, err := a.chartData(c, c.Param("chart"))
 	if err != nil {
-		if u, ok := err.(errUnavailable); ok {
-			a.unavailable(c, string(u))
-			return
-		}
 		a.failErr(c, "chart", err)
 		return
 	}

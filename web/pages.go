@@ -246,21 +246,28 @@ type profileData struct {
 }
 
 func (a *App) profile(c *gin.Context) {
+	if p, ok := a.contributor(c); ok {
+		a.render(c, http.StatusOK, "profile.html", "@"+p.Login, "leaderboard", profileData{C: p, CanSeeOffer: a.canSeeOffer(c, p.Login)})
+	}
+}
+
+// contributor loads the person named in the path, or answers the request itself.
+func (a *App) contributor(c *gin.Context) (Contributor, bool) {
 	if a.bounties == nil {
 		a.unavailable(c, "bounties")
-		return
+		return Contributor{}, false
 	}
 	login := c.Param("login")
 	if !loginRe.MatchString(login) {
 		a.failErr(c, "contributor", BadInput("%q is not a GitHub login.", login))
-		return
+		return Contributor{}, false
 	}
 	p, err := a.bounties.Contributor(c.Request.Context(), login)
 	if err != nil {
 		a.failErr(c, "contributor", err)
-		return
+		return Contributor{}, false
 	}
-	a.render(c, http.StatusOK, "profile.html", "@"+p.Login, "leaderboard", profileData{C: p, CanSeeOffer: a.canSeeOffer(c, login)})
+	return p, true
 }
 
 // canSeeOffer is the one rule for offers: the person it is for, and maintainers.
