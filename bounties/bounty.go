@@ -103,6 +103,9 @@ func (s *Service) Fund(ctx context.Context, in FundInput) (Result, error) {
 		if err := tx.Table("bounty_fundings").Create(&f).Error; err != nil {
 			return fmt.Errorf("record funding: %w", err)
 		}
+		if err := stillOpen(tx, b, now); err != nil {
+			return err
+		}
 		msg := fmt.Sprintf("@%s pledged %s to the bounty; it counts once the payment completes.", sponsor, Cents(f.AmountCents))
 		if in.FromPlatform {
 			if _, err := post(tx, now, fmt.Sprintf("funding:%d", f.ID), "funding", fmt.Sprintf("@%s funds %s#%d from the platform", sponsor, in.Repo, in.Issue),
@@ -136,6 +139,20 @@ func (s *Service) Fund(ctx context.Context, in FundInput) (Result, error) {
 		res.Message += fmt.Sprintf(" Pay %s here: %s", Cents(f.AmountCents), f.CheckoutURL)
 	}
 	return res, nil
+}
+
+// stillOpen locks an open bounty's row until the transaction ends, or refuses when it is no
+// longer open. Money only enters a pool under this lock, so it cannot slip in after a
+// concurrent award or cancel has divided or refunded the pool.
+func stillOpen(tx *gorm.DB, b Bounty, now time.Time) error {
+	n, err := exec(tx, `UPDATE bounties SET updated_at = ? WHERE id = ? AND state = 'open'`, now, b.ID)
+	if err != nil {
+		return fmt.Errorf("lock bounty %d: %w", b.ID, err)
+	}
+	if n == 0 {
+		return refuse(ErrRefused, "the bounty on %s#%d was just claimed or closed; it takes no more money", b.Repo, b.Issue)
+	}
+	return nil
 }
 
 func bountyByID(tx *gorm.DB, id int64) (Bounty, error) {

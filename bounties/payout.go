@@ -118,7 +118,7 @@ func postCredit(tx *gorm.DB, c Credit, now time.Time) error {
 			return err
 		}
 		if bal < c.AmountCents {
-			return fmt.Errorf("credit %d of %s exceeds bounty %d's pool of %s: refusing to pay money that is not there", c.ID, Cents(c.AmountCents), *c.BountyID, Cents(bal))
+			return refuse(ErrRefused, "the payout of %s to @%s is more than the %s left in the bounty's pool (a sponsor was refunded meanwhile?); nothing was approved, ask a maintainer to set the shares or tip the difference", Cents(c.AmountCents), c.Recipient, Cents(bal))
 		}
 	}
 	_, err := post(tx, now, fmt.Sprintf("credit:%d", c.ID), "credit", fmt.Sprintf("%s for @%s on %s#%d", c.Kind, c.Recipient, c.Repo, c.Number),
@@ -199,8 +199,10 @@ func (s *Service) send(ctx context.Context, c Credit, destination string) (Resul
 	tid, err := s.cfg.Stripe.transfer(ctx, c, destination)
 	if err != nil {
 		if !definite(err) {
+			// Not an error for the caller: the credit stays transferring and the tick asks
+			// Stripe again with the same key once the lease runs out.
 			s.log.WarnContext(ctx, "transfer outcome unknown; will retry with the same idempotency key", "credit", c.ID, "key", c.IdempotencyKey, "err", err)
-			return Result{Message: "Stripe did not answer clearly; the transfer will be retried with the same idempotency key."}, err
+			return Result{Message: "Stripe did not answer clearly; the transfer is retried automatically under the same idempotency key, so it cannot happen twice."}, nil
 		}
 		now := s.now()
 		reason := Reason(err)
@@ -213,7 +215,8 @@ func (s *Service) send(ctx context.Context, c Credit, destination string) (Resul
 			o.add(c.Repo, c.Number, msg)
 			return event(tx, now, c.BountyID, c.Repo, c.Number, "transfer-failed", "", c.Recipient, msg)
 		})
-		return Result{Message: "The transfer failed: " + reason}, errors.Join(err, ferr)
+		// A definite failure is an outcome, recorded and told; only a database error is one.
+		return Result{Message: "The transfer failed: " + reason + ". A maintainer can retry it."}, ferr
 	}
 	if s.crashAfterTransfer != nil {
 		if err := s.crashAfterTransfer(c.ID); err != nil {

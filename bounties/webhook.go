@@ -275,7 +275,13 @@ func (s *Service) onCheckoutCompleted(ctx context.Context, tx *gorm.DB, o *outbo
 		return err
 	}
 	msg := fmt.Sprintf("@%s's %s arrived.", f.Sponsor, Cents(amt))
-	if b.State != BountyOpen {
+	open := stillOpen(tx, b, now) == nil
+	if !open {
+		if b, err = bountyByID(tx, b.ID); err != nil {
+			return err
+		}
+	}
+	if !open {
 		msg = fmt.Sprintf("@%s's %s arrived after the bounty was %s, so it is being refunded.", f.Sponsor, Cents(amt), b.State)
 		if err := s.startRefund(tx, f, now); err != nil {
 			return err
