@@ -60,6 +60,14 @@ func (s *Service) Attempt(ctx context.Context, in AttemptInput) (Result, error) 
 		if err := s.floodCheck(tx, in.Repo, p, in.Who, "Locking a bounty"); err != nil {
 			return err
 		}
+		// Lock the person's pipeline row so two attempts by one person on two bounties at
+		// once cannot both pass the count below.
+		if err := s.recomputeStage(tx, who, "", "first bounty attempt"); err != nil {
+			return err
+		}
+		if err := tx.Exec(`UPDATE bounty_people SET stage_at = stage_at WHERE login = ?`, who).Error; err != nil {
+			return fmt.Errorf("lock @%s: %w", who, err)
+		}
 		var active int64
 		if err := tx.Raw(`SELECT COUNT(*) FROM bounty_attempts WHERE repo = ? AND login = ? AND state = 'active'`, in.Repo, who).Scan(&active).Error; err != nil {
 			return fmt.Errorf("count locks of @%s: %w", who, err)

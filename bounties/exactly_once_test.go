@@ -250,3 +250,31 @@ func TestFundingRacingAnAwardLeavesNothingBehind(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentAttemptsRespectTheLimit locks many bounties for one person at once: no more
+// than the policy's maximum may succeed.
+func TestConcurrentAttemptsRespectTheLimit(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, false)
+		for i := 1; i <= 10; i++ {
+			e.fund("o/r", i, 1_00)
+		}
+		var wg sync.WaitGroup
+		var ok atomic.Int32
+		for i := 1; i <= 10; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := e.s.Attempt(e.ctx, AttemptInput{Repo: "o/r", Issue: i, Who: e.veteran("alice")}); err == nil {
+					ok.Add(1)
+				} else if !errors.Is(err, ErrRefused) {
+					t.Errorf("attempt %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok.Load() != 2 || e.count(`SELECT COUNT(*) FROM bounty_attempts WHERE state = 'active'`) != 2 {
+			t.Fatalf("%d concurrent locks succeeded, want the policy's 2", ok.Load())
+		}
+	})
+}
