@@ -115,12 +115,19 @@ func (r *renderer) gpuBegin(k *Kernel, ng int) {
 			r.line(fmt.Sprintf("if (gid >= %d) return;", p.out))
 			break
 		}
+		// When the outputs divide evenly one bound check covers all of a thread's outputs, and
+		// the compiler is free to issue every load before the first store.
 		stride := (p.out + p.per - 1) / p.per
+		guard := fmt.Sprintf("gid < %d", p.out)
 		r.line(fmt.Sprintf("int gbase = %s;", r.d.GlobalID))
+		if p.out%p.per == 0 {
+			r.line(fmt.Sprintf("if (gbase >= %d) return;", stride))
+			guard = "true"
+		}
 		r.line("#pragma unroll")
 		r.line(fmt.Sprintf("for (int gj = 0; gj < %d; gj++) {", p.per))
 		r.line(fmt.Sprintf("  int gid = gbase + gj * %d;", stride))
-		r.line(fmt.Sprintf("  if (gid < %d) {", p.out))
+		r.line(fmt.Sprintf("  if (%s) {", guard))
 		r.indent += "    "
 	case gpuGroup:
 		r.line(fmt.Sprintf("int gid = %s;", r.d.GroupID))
@@ -324,9 +331,12 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 	case m%128 != 0 || n%128 != 0 || kk%tileK != 0 || !aligned(sa[0], oa, ob, sc[0], oc, sbk*sbn):
 		return false
 	}
-	src := sgemmTemplate
+	src, threads := sgemmTemplate, 256
 	if vec == 8 {
 		src = hgemmTemplate
+		if hgemmWarps == 4 {
+			src, threads = hgemmWide, 128
+		}
 	}
 	layout := "ROWB"
 	if bT {
@@ -337,12 +347,16 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 		"$K", strconv.Itoa(kk), "$SAM", strconv.Itoa(sa[0]), "$SBK", strconv.Itoa(sbk), "$SBN", strconv.Itoa(sbn),
 		"$SCM", strconv.Itoa(sc[0]), "$OA", strconv.Itoa(oa), "$OB", strconv.Itoa(ob), "$OC", strconv.Itoa(oc),
 		"$LAYOUT", layout)
-	sig := strings.Replace(d.Kernel(k.Name, k.Params), "__global__ void", "__global__ void __launch_bounds__(256)", 1)
+	sig := strings.Replace(d.Kernel(k.Name, k.Params), "__global__ void", fmt.Sprintf("__global__ void __launch_bounds__(%d)", threads), 1)
 	k.Src = d.Prelude + "#include <mma.h>\n" + sig + rep.Replace(src) + "}\n"
-	k.Grid, k.Block = [3]int{n / 128, m / 128, 1}, [3]int{256, 1, 1}
+	k.Grid, k.Block = [3]int{n / 128, m / 128, 1}, [3]int{threads, 1, 1}
 	k.Flops = 2 * int64(m) * int64(n) * int64(kk)
 	return true
 }
+
+// hgemmWarps picks the 16-bit tile kernel: 8 warps of 64×32 (hgemmTemplate) or 4 of 64×64
+// (hgemmWide, 318 against 283 TFLOP/s at 4096³ on the H200).
+var hgemmWarps = 4
 
 // sgemmTemplate: float32, 256 threads each computing 8×8 outputs of a 128×128 tile from
 // shared memory, the next 128×8 slices of A and B loaded into registers during the math.
@@ -481,6 +495,90 @@ const hgemmTemplate = `  using namespace nvcuda;
       #pragma unroll
       for (int e = 0; e < 8; e++) h[e] = $CVT(stage[r * 16 + c + e]);
       *(uint4*)&C[(size_t)(bm + wm * 64 + i * 16 + r) * $SCM + bn + wn * 32 + j * 16 + c] = *(uint4*)h;
+      __syncwarp();
+    }
+`
+
+// hgemmWide is hgemmTemplate with 4 warps of 64×64 outputs: twice the matrix operations per
+// fragment loaded from shared memory.
+const hgemmWide = `  using namespace nvcuda;
+  typedef $T T;
+  const T* A = $A + $OA; const T* B = $B + $OB; T* C = data0 + $OC;
+#define ROWB 1
+#define COLB 2
+  const int AP = 40, BP = ($LAYOUT == ROWB) ? 136 : 40;
+  __shared__ __align__(128) T As[2][128 * 40];
+  __shared__ __align__(128) T Bs[2][($LAYOUT == ROWB) ? 32 * 136 : 128 * 40];
+  int t = threadIdx.x, warp = t / 32, wm = warp / 2, wn = warp % 2;
+  int bm = blockIdx.y * 128, bn = blockIdx.x * 128;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][4];
+  #pragma unroll
+  for (int i = 0; i < 4; i++)
+    #pragma unroll
+    for (int j = 0; j < 4; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+  auto cp16 = [](void* s, const void* g) {
+    unsigned sa = (unsigned)__cvta_generic_to_shared(s);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sa), "l"(g));
+  };
+  auto load = [&](int st, int k0) {
+    #pragma unroll
+    for (int r = 0; r < 4; r++) {
+      int id = t + r * 128;
+      int ar = id / 4, ac = (id % 4) * 8;
+      cp16(&As[st][ar * AP + ac], A + (size_t)(bm + ar) * $SAM + k0 + ac);
+#if $LAYOUT == ROWB
+      int br = id / 16, bc = (id % 16) * 8;
+      cp16(&Bs[st][br * BP + bc], B + (size_t)(k0 + br) * $SBK + bn + bc);
+#else
+      cp16(&Bs[st][ar * BP + ac], B + (size_t)(bn + ar) * $SBN + k0 + ac);
+#endif
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+  load(0, 0);
+  int st = 0;
+  for (int k0 = 0; k0 < $K; k0 += 32) {
+    if (k0 + 32 < $K) { load(st ^ 1, k0 + 32); asm volatile("cp.async.wait_group 1;\n" ::); }
+    else asm volatile("cp.async.wait_group 0;\n" ::);
+    __syncthreads();
+    #pragma unroll
+    for (int kk = 0; kk < 32; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa[4];
+#if $LAYOUT == ROWB
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[4];
+#else
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb[4];
+#endif
+      #pragma unroll
+      for (int i = 0; i < 4; i++) wmma::load_matrix_sync(fa[i], &As[st][(wm * 64 + i * 16) * AP + kk], AP);
+      #pragma unroll
+      for (int j = 0; j < 4; j++)
+#if $LAYOUT == ROWB
+        wmma::load_matrix_sync(fb[j], &Bs[st][kk * BP + wn * 64 + j * 16], BP);
+#else
+        wmma::load_matrix_sync(fb[j], &Bs[st][(wn * 64 + j * 16) * BP + kk], BP);
+#endif
+      #pragma unroll
+      for (int i = 0; i < 4; i++)
+        #pragma unroll
+        for (int j = 0; j < 4; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+    __syncthreads();
+    st ^= 1;
+  }
+  float* stage = (float*)&As[0][0] + warp * 256;
+  int lane = t % 32;
+  #pragma unroll
+  for (int i = 0; i < 4; i++)
+    #pragma unroll
+    for (int j = 0; j < 4; j++) {
+      wmma::store_matrix_sync(stage, acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();
+      int r = lane / 2, c = (lane % 2) * 8;
+      __align__(16) T h[8];
+      #pragma unroll
+      for (int e = 0; e < 8; e++) h[e] = $CVT(stage[r * 16 + c + e]);
+      *(uint4*)&C[(size_t)(bm + wm * 64 + i * 16 + r) * $SCM + bn + wn * 64 + j * 16 + c] = *(uint4*)h;
       __syncwarp();
     }
 `

@@ -108,8 +108,9 @@ type CUDA struct {
 	programs map[string]*cudaProgram
 	start    uintptr // events for timed launches
 	end      uintptr
-	last     string // kernel most recently launched, for errors found at sync
-	capture  *Graph // the graph being recorded, which holds every buffer launched with
+	last     string        // kernel most recently launched, for errors found at sync
+	capture  *Graph        // the graph being recorded, which holds every buffer launched with
+	kernels  time.Duration // device time of all timed (wait=true) launches
 }
 
 // OpenCUDA loads the driver and NVRTC and opens GPU 0 ($CUDA_DEVICE picks another).
@@ -830,9 +831,18 @@ func (p *cudaProgram) Launch(bufs []Buffer, vals []int32, global, local [3]int, 
 			return err
 		}
 		elapsed = time.Duration(float64(ms) * float64(time.Millisecond))
+		d.kernels += elapsed
 		return nil
 	})
 	return elapsed, err
+}
+
+// KernelTime is the summed device time of every launch made with wait=true (DEBUG=2 makes the
+// scheduler wait), so a caller can split a realize's time into kernels and the rest.
+func (d *CUDA) KernelTime() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.kernels
 }
 
 // Graph is a recorded sequence of launches and copies on the device's stream that replays
