@@ -57,3 +57,23 @@ func BenchmarkDispatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEnqueue is the reference for BenchmarkDispatch: the cost of Enqueue alone (one
+// insert transaction and a read back), which dispatch latency includes.
+func BenchmarkEnqueue(b *testing.B) {
+	for _, kind := range []struct {
+		name string
+		db   func(testing.TB) *gorm.DB
+	}{{"sqlite", dbtest.SQLite}, {"postgres", dbtest.Postgres}} {
+		b.Run(kind.name, func(b *testing.B) {
+			f := newForgeTB(b, kind.db(b))
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := f.q.Enqueue(ctx, simple(fmt.Sprintf("ref-%d", i), "linux")); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
