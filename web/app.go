@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -242,6 +243,7 @@ func (a *App) writePage(c *gin.Context, status int, page []byte) {
 	if sessionOf(c) != nil {
 		h.Set("Cache-Control", "private, no-store")
 	}
+	h.Set("Content-Length", strconv.Itoa(len(page))) // one write, no chunked encoding
 	c.Status(status)
 	c.Writer.Write(page)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gradforge/gradforge/bounties"
 	"github.com/gradforge/gradforge/migrations/dbtest"
+	"github.com/gradforge/gradforge/runners"
 )
 
 // browser starts headless Chromium for one test. Without Chromium the test skips, unless
@@ -69,10 +72,38 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
+// TestBrowser walks the site in headless Chromium over the real bounties and runners
+// packages (seeded with the demo data plus a bounty with a hostile title), with CI runs and
+// live logs from test data.
 func TestBrowser(t *testing.T) {
 	ctx := browser(t)
-	h := newHarness(t, dbtest.SQLite(t), Config{DevLogin: true})
+	db := dbtest.SQLite(t)
+	svc, reg := bounties.New(db, bounties.Config{}), runners.NewRegistry(db)
+	if err := SeedDemo(t.Context(), svc, reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Fund(t.Context(), bounties.FundInput{Repo: "gradforge/gradforge", Issue: 150, Title: "Winograd conv <script>alert('x')</script>", Sponsor: "maint",
+		AmountCents: 420_00, FromPlatform: true, Maintainer: true, RequestKey: "browser:hostile"}); err != nil {
+		t.Fatal(err)
+	}
+	mem := newMem()
+	seed(mem)
+	bs := BountySource{S: svc}
+	h := newHarnessSources(t, db, Config{DevLogin: true}, Sources{Bounties: bs, Console: bs, Settings: bs, CI: mem, Runners: mem})
+	h.mem = mem
 	u := h.srv.URL
+	awaiting := func() []bounties.Credit {
+		cs, err := svc.Payouts(t.Context(), "gradforge/gradforge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	before := awaiting()
+	if len(before) != 2 {
+		t.Fatalf("demo has %d payouts awaiting, want 2", len(before))
+	}
+	first := fmt.Sprint("payout-", before[0].ID)
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, steps...); err != nil {
@@ -139,26 +170,27 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Approve a payout from the console: a real form post carrying the page's CSRF token.
-	do("open the console", chromedp.Navigate(u+"/console/gradforge/gradforge"), chromedp.WaitVisible(chromedp.ID("payout-1")))
+	do("open the console", chromedp.Navigate(u+"/console/gradforge/gradforge"), chromedp.WaitVisible(chromedp.ID(first)))
 	screenshot("console.png")
 	do("approve a payout",
-		chromedp.Click(chromedp.CSS(`#payout-1 button.primary`)),
+		chromedp.Click(chromedp.CSS(`#`+first+` button.primary`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.flash`)),
 	)
-	if flash := text(`p.flash`); flash != "Payout approved." || len(h.mem.actions) != 1 || h.mem.actions[0] != "approved payout 1 by maint" {
-		t.Fatalf("after approving: flash %q, actions %q", flash, h.mem.actions)
+	if flash, left := text(`p.flash`), awaiting(); flash != "Payout approved." || len(left) != 1 || left[0].ID != before[1].ID {
+		t.Fatalf("after approving: flash %q, awaiting %+v", flash, left)
 	}
 
-	// A form whose token was tampered with is refused.
+	// A form whose token was tampered with is refused, and the payout still awaits.
+	second := fmt.Sprint("payout-", before[1].ID)
 	do("tampered token",
-		chromedp.Navigate(u+"/console/gradforge/tools"),
-		chromedp.WaitVisible(chromedp.ID("payout-4")),
-		chromedp.SetAttributeValue(chromedp.CSS(`#payout-4 form input[name=csrf_token]`), "value", "forged"),
-		chromedp.Click(chromedp.CSS(`#payout-4 button.primary`)),
+		chromedp.Navigate(u+"/console/gradforge/gradforge"),
+		chromedp.WaitVisible(chromedp.ID(second)),
+		chromedp.SetAttributeValue(chromedp.CSS(`#`+second+` form input[name=csrf_token]`), "value", "forged"),
+		chromedp.Click(chromedp.CSS(`#`+second+` button.primary`)),
 		chromedp.WaitVisible(chromedp.CSS(`section.error`)),
 	)
-	if status := text(`section.error h1`); !strings.HasPrefix(status, "403") || len(h.mem.actions) != 1 {
-		t.Fatalf("tampered form: %q, actions %q", status, h.mem.actions)
+	if status := text(`section.error h1`); !strings.HasPrefix(status, "403") || len(awaiting()) != 1 {
+		t.Fatalf("tampered form: %q, awaiting %d", status, len(awaiting()))
 	}
 
 	// The charts load as images with real sizes.
