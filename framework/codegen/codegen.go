@@ -208,23 +208,23 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 		return k
 	}
 	r := &renderer{d: d, views: views, full: full, ups: 1}
-	r.upDims, r.upBy = upcast(d, red, views, pre, full[:ng])
+	r.upDims, r.upBy, r.simdUp = upcast(d, red, views, pre, full[:ng])
 	k.Global = slices.Clone(k.Global)
 	for i, dim := range r.upDims {
 		k.Global[dim] /= r.upBy[i]
 		r.ups *= r.upBy[i]
 	}
-	r.mult = int64(view.Prod(k.Global))
-	for range r.ups {
-		r.memos = append(r.memos, map[*Expr]string{})
-	}
+	r.mult = int64(view.Prod(k.Global) * r.ups)
+	r.memo = map[*Expr]string{}
 	for i := range full {
 		r.vars = append(r.vars, fmt.Sprintf("gidx%d", i))
 		if i >= ng {
 			r.vars[i] = fmt.Sprintf("ridx%d", i-ng)
 		}
 	}
-	r.setUp(0)
+	for i, dim := range r.upDims {
+		r.vars[dim] = fmt.Sprintf("(gidx%d*%d+u%d)", dim, r.upBy[i], i)
+	}
 	r.indent = "  "
 	if d.GlobalID == "" {
 		for i, s := range k.Global {
@@ -241,16 +241,18 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	} else {
 		r.gpuBegin(k, ng)
 	}
-	for j := range r.ups {
-		r.setUp(j)
-		v := r.render(ast.Value)
-		idx, valid := out.Render(r.vars)
-		st := fmt.Sprintf("data0[%s] = %s;", idx, r.store(ast.Bufs[0], v))
-		if valid != "" {
-			st = fmt.Sprintf("if (%s) %s", valid, st)
-		}
-		r.line(r.gpuStore(st))
+	if len(r.upDims) > 0 {
+		r.render(red) // its accumulators live outside the upcast loops of the store
 	}
+	open := r.openUp()
+	v := r.render(ast.Value)
+	idx, valid := out.Render(r.vars)
+	st := fmt.Sprintf("data0[%s] = %s;", idx, r.store(ast.Bufs[0], v))
+	if valid != "" {
+		st = fmt.Sprintf("if (%s) %s", valid, st)
+	}
+	r.line(r.gpuStore(st))
+	r.closeLoops(open)
 	if d.GlobalID == "" {
 		for range k.Global {
 			r.indent = r.indent[2:]
@@ -308,24 +310,35 @@ type renderer struct {
 	mult   int64 // iterations the current block runs over the launch
 	flops  int64
 	gpu    *gpuPlan // how a GPU dialect maps loops to blocks and threads (gpu.go)
-	// Upcast: the innermost global dim steps by ups, and everything per output is written
-	// ups times (copy up uses memos[up]); loads shared by the copies become one value and
-	// the copies' loads of neighbouring elements vectorize.
+	// Upcast: the global dims upDims step by upBy; inside, small loops u0, u1 walk the
+	// outputs of one step (the innermost vectorized, the other unrolled), accumulating into
+	// local arrays, so loads shared by those outputs are read once and the rest vectorize.
 	half    bool // a 16-bit float appears (the dialect's HalfPrelude is needed)
-	up, ups int
-	upDims  []int // upcast global dims, and the factor of each
+	ups     int  // outputs per step, the product of upBy
+	upDims  []int
 	upBy    []int
-	memos   []map[*Expr]string
+	simdUp  bool     // the innermost upcast loop vectorizes (else it is unrolled into registers)
 	globals []string // module-level declarations the kernel needs (GPU split reductions)
 }
 
-// setUp switches rendering to upcast copy j (its offset in each upcast dim, last fastest).
-func (r *renderer) setUp(j int) {
-	r.up, r.memo = j, r.memos[j]
-	for i := len(r.upDims) - 1; i >= 0; i-- {
-		d, f := r.upDims[i], r.upBy[i]
-		r.vars[d] = fmt.Sprintf("(gidx%d*%d+%d)", d, f, j%f)
-		j /= f
+// openUp opens the upcast loops and returns how many it opened.
+func (r *renderer) openUp() int {
+	for i, n := range r.upBy {
+		if i == len(r.upBy)-1 && r.simdUp {
+			r.line(r.d.SimdLoop)
+		} else if r.d.UnrollLoop != "" {
+			r.line(fmt.Sprintf(r.d.UnrollLoop, n))
+		}
+		r.line(fmt.Sprintf("for (int u%d = 0; u%d < %d; u%d++) {", i, i, n, i))
+		r.indent += "  "
+	}
+	return len(r.upBy)
+}
+
+func (r *renderer) closeLoops(n int) {
+	for range n {
+		r.indent = r.indent[2:]
+		r.line("}")
 	}
 }
 
@@ -336,9 +349,9 @@ func (r *renderer) setUp(j int) {
 // vectorize). A second dim (up to 4) is upcast where a different input is broadcast, which
 // gives a matmul a 4×16 tile of accumulators and a convolution a tile of output channels ×
 // columns.
-func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]bool, global []int) (dims, by []int) {
+func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]bool, global []int) (dims, by []int, simd bool) {
 	if d.GlobalID != "" || red == nil || len(global) == 0 {
-		return nil, nil
+		return nil, nil, false
 	}
 	along := func(dim, stride int) map[*Expr]bool {
 		m := map[*Expr]bool{}
@@ -359,23 +372,27 @@ func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]boo
 		return 1
 	}
 	l := len(global) - 1
-	shared := along(l, 0)
-	if len(shared) == 0 && len(along(l, 1)) == 0 {
-		return nil, nil
+	shared, unit := along(l, 0), along(l, 1)
+	if len(shared) == 0 && len(unit) == 0 {
+		return nil, nil, false
 	}
-	if u := factor(global[l], 16); u > 1 {
-		dims, by = []int{l}, []int{u}
+	u := factor(global[l], 16)
+	if u == 1 {
+		return nil, nil, false
 	}
-	for dim := l - 1; dim >= 0 && dims != nil; dim-- {
+	// A whole vector of contiguous loads per step vectorizes; anything else (a 14-wide
+	// convolution row with padding masks) runs faster unrolled into scalar registers.
+	dims, by, simd = []int{l}, []int{u}, u%8 == 0 && len(unit) > 0
+	for dim := l - 1; dim >= 0; dim-- {
 		other := false
 		for e := range along(dim, 0) {
 			other = other || !shared[e]
 		}
-		if u := factor(global[dim], 4); other && u > 1 {
-			return []int{dim, l}, []int{u, by[0]}
+		if f := factor(global[dim], 4); other && f > 1 {
+			return []int{dim, l}, []int{f, u}, simd
 		}
 	}
-	return dims, by
+	return dims, by, simd
 }
 
 func (r *renderer) line(s string) { r.b.WriteString(r.indent + s + "\n") }
@@ -458,43 +475,44 @@ func (r *renderer) render(e *Expr) string {
 		if e.Op == lazy.ReduceMax {
 			init = e.DType.Min()
 		}
-		// One accumulator per upcast copy, all updated in the same reduce loop.
-		cur, accs := r.up, make([]string, r.ups)
-		for j := range accs {
-			r.setUp(j)
-			accs[j] = r.tmp("acc", e.DType, r.d.Literal(init, e.DType))
+		// With upcasts the accumulator is a local array, one element per output of a step.
+		acc, lit := "acc"+strconv.Itoa(r.n), r.d.Literal(init, e.DType)
+		r.n++
+		if len(r.upBy) == 0 {
+			r.line(fmt.Sprintf("%s %s = %s;", vt, acc, lit))
+		} else {
+			dims := ""
+			for i, n := range r.upBy {
+				dims += "[" + strconv.Itoa(n) + "]"
+				acc += "[u" + strconv.Itoa(i) + "]"
+			}
+			r.line(fmt.Sprintf("%s %s%s;", vt, acc[:strings.IndexByte(acc, '[')], dims))
+			open := r.openUp()
+			r.line(fmt.Sprintf("%s = %s;", acc, lit))
+			r.closeLoops(open)
 		}
 		ng := len(r.vars) - len(r.reduceVars())
 		outer := r.mult
 		for i, v := range r.reduceVars() {
 			n := r.full[ng+i]
 			if i == len(r.reduceVars())-1 && r.ups == 1 && e.Op == lazy.Sum && r.d.SimdSum != "" && r.d.GlobalID == "" {
-				r.line(fmt.Sprintf(r.d.SimdSum, accs[0]))
+				r.line(fmt.Sprintf(r.d.SimdSum, acc))
 			}
 			r.line(fmt.Sprintf("for (int %s = 0; %s < %d; %s++) {", v, v, n, v))
 			r.indent += "  "
 			r.mult *= int64(n)
 		}
-		for j, acc := range accs {
-			r.setUp(j)
-			x := r.render(e.Src[0])
-			if e.Op == lazy.Sum {
-				r.line(fmt.Sprintf("%s += %s;", acc, x))
-			} else {
-				r.line(fmt.Sprintf("%s = %s;", acc, r.maxOf(e.DType, acc, x)))
-			}
-			r.flops += r.mult
+		open := r.openUp()
+		x := r.render(e.Src[0])
+		if e.Op == lazy.Sum {
+			r.line(fmt.Sprintf("%s += %s;", acc, x))
+		} else {
+			r.line(fmt.Sprintf("%s = %s;", acc, r.maxOf(e.DType, acc, x)))
 		}
-		for range r.reduceVars() {
-			r.indent = r.indent[2:]
-			r.line("}")
-		}
+		r.flops += r.mult
+		r.closeLoops(open + len(r.reduceVars()))
 		r.mult = outer
-		for j, acc := range accs {
-			r.memos[j][e] = acc
-		}
-		r.setUp(cur)
-		s = accs[cur]
+		s = acc
 	default:
 		src := make([]string, len(e.Src))
 		for i, x := range e.Src {

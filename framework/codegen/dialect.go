@@ -42,8 +42,10 @@ type Dialect struct {
 	// (%s is the accumulator) the innermost loop of a plain sum, in loop dialects: hints that
 	// make the compiler vectorize them.
 	SimdLoop, SimdSum string
-	Shared            string // qualifier for workgroup-local memory (GPU dialects; unused by C)
-	Barrier           string // workgroup barrier statement (GPU dialects; unused by C)
+	// UnrollLoop (%d is the trip count) precedes the outer loop of a 2-d upcast tile.
+	UnrollLoop string
+	Shared     string // qualifier for workgroup-local memory (GPU dialects; unused by C)
+	Barrier    string // workgroup barrier statement (GPU dialects; unused by C)
 }
 
 func (d *Dialect) valueType(t dtype.DType) string {
@@ -72,14 +74,15 @@ var C = &Dialect{
 		}
 		return b.String()
 	},
-	Types:    map[dtype.DType]string{},
-	Compute:  map[dtype.DType]string{dtype.Float16: "float", dtype.BFloat16: "float"},
-	Convert:  map[dtype.DType][2]string{dtype.Float16: {"gf_h2f", "gf_f2h"}, dtype.BFloat16: {"gf_b2f", "gf_f2b"}},
-	Math:     map[lazy.Op]string{lazy.Exp2: "exp2f", lazy.Log2: "log2f", lazy.Sin: "sinf", lazy.Sqrt: "sqrtf"},
-	SimdLoop: "#pragma omp simd",
-	SimdSum:  "#pragma omp simd reduction(+:%s)",
-	Inf:      "__builtin_inff()",
-	NaN:      "__builtin_nanf(\"\")",
+	Types:      map[dtype.DType]string{},
+	Compute:    map[dtype.DType]string{dtype.Float16: "float", dtype.BFloat16: "float"},
+	Convert:    map[dtype.DType][2]string{dtype.Float16: {"gf_h2f", "gf_f2h"}, dtype.BFloat16: {"gf_b2f", "gf_f2b"}},
+	Math:       map[lazy.Op]string{lazy.Exp2: "exp2f", lazy.Log2: "log2f", lazy.Sin: "sinf", lazy.Sqrt: "sqrtf"},
+	SimdLoop:   "#pragma omp simd",
+	SimdSum:    "#pragma omp simd reduction(+:%s)",
+	UnrollLoop: "#pragma GCC unroll %d",
+	Inf:        "__builtin_inff()",
+	NaN:        "__builtin_nanf(\"\")",
 	Bitcast: func(to, from, x string) string {
 		return fmt.Sprintf("((union{%s a; %s b;}){.a=%s}).b", from, to, x)
 	},

@@ -122,6 +122,11 @@ func TestReductions(t *testing.T) {
 	expect(t, "Sum over a zero-size dim is 0", Zeros(2, 0).Sum(1), []int{2}, 0, 0)
 	expect(t, "two-stage full sum", Ones(1<<19).Sum(), []int{}, 1<<19)
 	expect(t, "two-stage full max keeps dims", Arange(0, 1<<19, 1).Reshape(512, 1024).Max(KeepDim), []int{1, 1}, 1<<19-1)
+	cols := make([]float64, 32)
+	for j := range cols {
+		cols[j] = 64512 + 64*float64(j) // Σ_i (32i + j) over 64 rows
+	}
+	expect(t, "column sums (vectorized upcast)", Arange(0, 64*32, 1).Cast(dtype.Float32).Reshape(64, 32).Sum(0), []int{32}, cols...)
 	big := Ones(300, 500).Sum()
 	expect(t, "Sum of 150000 ones", big, []int{}, 150000)
 	if err := Try(func() { m().Sum(2) }); err == nil || !strings.Contains(err.Error(), "axis 2") {
