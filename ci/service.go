@@ -76,7 +76,7 @@ type Config struct {
 	// OkToTestEachPush makes an untrusted author's every push wait for a new /ok-to-test;
 	// by default (as Prow's ok-to-test label) one approval covers later pushes.
 	OkToTestEachPush bool
-	DetailsURL       string        // where "Details" links point (the forge's web app)
+	DetailsURL       string        // the web app's base URL; Details links go to its /runs/ID page
 	Timeout          time.Duration // per job (default 30 minutes)
 }
 
@@ -349,7 +349,7 @@ func (s *Service) await(ctx context.Context, p pullRow) error {
 			continue
 		}
 		id, err := s.checks().CreateCheckRun(ctx, p.Repo, CheckRun{Name: g, HeadSHA: p.HeadSHA, ExternalID: strconv.FormatInt(r.ID, 10),
-			DetailsURL: s.detailsURL(p), Conclusion: ActionRequired, Status: Completed,
+			DetailsURL: s.detailsURL(p, r.ID), Conclusion: ActionRequired, Status: Completed,
 			Output: &Output{Title: "Waiting for a maintainer's /ok-to-test", Summary: fmt.Sprintf(
 				"@%s is not yet a trusted contributor here, so no code from this pull request runs on the CI runners "+
 					"until a maintainer reviews it and comments `/ok-to-test`.", p.Author)}})
@@ -363,9 +363,11 @@ func (s *Service) await(ctx context.Context, p pullRow) error {
 	return nil
 }
 
-func (s *Service) detailsURL(p pullRow) string {
+// detailsURL is where a check run's Details link goes: the run's page in the web app (which
+// shows every gate of that commit), or the pull request when no web app is configured.
+func (s *Service) detailsURL(p pullRow, runID int64) string {
 	if s.Config.DetailsURL != "" {
-		return fmt.Sprintf("%s/ci/%s/%d", strings.TrimRight(s.Config.DetailsURL, "/"), p.Repo, p.Number)
+		return fmt.Sprintf("%s/runs/%d", strings.TrimRight(s.Config.DetailsURL, "/"), runID)
 	}
 	return fmt.Sprintf("https://github.com/%s/pull/%d", p.Repo, p.Number)
 }
@@ -418,7 +420,7 @@ func (s *Service) start(ctx context.Context, p pullRow, gates []string, again bo
 		}
 		if r.CheckRunID == 0 {
 			id, err := s.checks().CreateCheckRun(ctx, p.Repo, CheckRun{Name: g, HeadSHA: p.HeadSHA, ExternalID: strconv.FormatInt(r.ID, 10),
-				DetailsURL: s.detailsURL(p), Status: Queued, Output: &Output{Title: "Queued for a runner", Summary: s.gateBlurb(g)}})
+				DetailsURL: s.detailsURL(p, r.ID), Status: Queued, Output: &Output{Title: "Queued for a runner", Summary: s.gateBlurb(g)}})
 			if err != nil {
 				return fmt.Errorf("create %s check for %s#%d: %w", g, p.Repo, p.Number, err)
 			}

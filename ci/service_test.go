@@ -96,7 +96,7 @@ func (h *harness) run(t *testing.T, repo, sha, gate string) Run {
 
 func TestPullRequestStartsGates(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
-		h := newHarness(t, db, Config{})
+		h := newHarness(t, db, Config{DetailsURL: "https://forge.example/"})
 		ctx := t.Context()
 		pr := fixturePull(t, "pull_request/synchronize.payload.json", true)
 		for range 2 { // a redelivered event changes nothing
@@ -109,8 +109,8 @@ func TestPullRequestStartsGates(t *testing.T) {
 			t.Fatalf("want 3 check runs once, got %+v", h.gh.CheckRuns(pr.Repo))
 		}
 		for _, g := range Gates {
-			if c := checks[g]; c.Status != Queued || c.ExternalID == "" {
-				t.Errorf("%s check: status %q external id %q", g, c.Status, c.ExternalID)
+			if c := checks[g]; c.Status != Queued || c.ExternalID == "" || c.DetailsURL != "https://forge.example/runs/"+c.ExternalID {
+				t.Errorf("%s check: status %q external id %q details %q", g, c.Status, c.ExternalID, c.DetailsURL)
 			}
 		}
 		jobs := h.jobs(t, pr.Repo)
