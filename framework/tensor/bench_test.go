@@ -32,19 +32,36 @@ func BenchmarkFusedMulAdd16M(b *testing.B) {
 // so the two sides can be measured alternately under the same machine load.
 const numpyTimer = `
 import numpy as np, sys, time
-n = int(sys.argv[1])
+kind, n = sys.argv[1], int(sys.argv[2])
 r = np.random.default_rng(0)
-a, b, c = (r.random(n, dtype=np.float32) for _ in range(3))
-a * b + c
+if kind == "muladd":
+    a, b, c = (r.random(n, dtype=np.float32) for _ in range(3))
+    f = lambda: a * b + c
+else:
+    a, b = (r.random((n, n), dtype=np.float32) for _ in range(2))
+    f = lambda: a @ b
+f()
 print("ready", flush=True)
 for _ in sys.stdin:
-    t = time.perf_counter(); a * b + c; print(time.perf_counter() - t, flush=True)
+    t = time.perf_counter(); f(); print(time.perf_counter() - t, flush=True)
 `
 
 // BenchmarkMulAddVsNumpy16M alternates one gradforge a*b+c and one numpy a*b+c per iteration
 // and reports both medians (ms) and their ratio; b.N sets the number of pairs. Run with
-// go test -run '^$' -bench MulAddVsNumpy -benchtime 30x ./framework/tensor
+// go test -run '^$' -bench VsNumpy -benchtime 30x ./framework/tensor
 func BenchmarkMulAddVsNumpy16M(b *testing.B) {
+	a, x, c := Rand(benchN), Rand(benchN), Rand(benchN)
+	vsNumpy(b, "muladd", benchN, func() *Tensor { return a.Mul(x).Add(c) }, a, x, c)
+}
+
+// BenchmarkMatmulVsNumpy512 does the same for a 512×512 float32 matrix product (numpy calls
+// its BLAS).
+func BenchmarkMatmulVsNumpy512(b *testing.B) {
+	a, x := Rand(512, 512), Rand(512, 512)
+	vsNumpy(b, "matmul", 512, func() *Tensor { return a.Matmul(x) }, a, x)
+}
+
+func vsNumpy(b *testing.B, kind string, n int, op func() *Tensor, inputs ...*Tensor) {
 	py := "/usr/bin/python3" // Debian's python, where python3-numpy lives
 	if _, err := exec.LookPath(py); err != nil {
 		py = "python3"
@@ -52,7 +69,7 @@ func BenchmarkMulAddVsNumpy16M(b *testing.B) {
 	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
 		b.Skip("numpy is not installed (apt-get install python3-numpy)")
 	}
-	cmd := exec.Command(py, "-c", numpyTimer, strconv.Itoa(benchN))
+	cmd := exec.Command(py, "-c", numpyTimer, kind, strconv.Itoa(n))
 	in, _ := cmd.StdinPipe()
 	outPipe, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -63,17 +80,16 @@ func BenchmarkMulAddVsNumpy16M(b *testing.B) {
 	if !out.Scan() || out.Text() != "ready" {
 		b.Fatalf("numpy timer did not start: %q", out.Text())
 	}
-	a, x, c := Rand(benchN), Rand(benchN), Rand(benchN)
-	if err := Realize(a, x, c); err != nil {
+	if err := Realize(inputs...); err != nil {
 		b.Fatal(err)
 	}
-	if err := a.Mul(x).Add(c).Realize(); err != nil { // compile (or load) the kernel once
+	if err := op().Realize(); err != nil { // compile (or load) the kernel once
 		b.Fatal(err)
 	}
 	var ours, theirs []float64
 	for b.Loop() {
 		t := time.Now()
-		if err := a.Mul(x).Add(c).Realize(); err != nil {
+		if err := op().Realize(); err != nil {
 			b.Fatal(err)
 		}
 		ours = append(ours, time.Since(t).Seconds()*1e3)
