@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -62,7 +63,7 @@ type App struct {
 	settings Settings
 	perms    Permissions
 	client   *http.Client
-	pages    map[string]*pageTemplate
+	pages    map[string]*template.Template
 	boards   boardCache
 
 	permMu    sync.Mutex

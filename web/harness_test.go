@@ -187,8 +187,6 @@ func mustNot(t testing.TB, r resp, absent ...string) {
 
 func count(s, sub string) int { return strings.Count(s, sub) }
 
-var _ = fmt.Sprintf
-
 func now() time.Time { return time.Now().UTC() }
 
 func itoa(n int64) string { return fmt.Sprint(n) }

@@ -21,9 +21,6 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// pageTemplate is one page parsed together with the layout.
-type pageTemplate = template.Template
-
 var funcs = template.FuncMap{
 	"money":    money,
 	"ago":      ago,
@@ -43,12 +40,12 @@ var funcs = template.FuncMap{
 }
 
 // parsePages parses every page template with the layout, once at start.
-func parsePages() (map[string]*pageTemplate, error) {
+func parsePages() (map[string]*template.Template, error) {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web templates: %w", err)
 	}
-	out := map[string]*pageTemplate{}
+	out := map[string]*template.Template{}
 	for _, n := range names {
 		base := path.Base(n)
 		if base == "layout.html" {
