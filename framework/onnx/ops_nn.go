@@ -1,0 +1,572 @@
+package onnx
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gradforge/gradforge/framework/dtype"
+	"github.com/gradforge/gradforge/framework/tensor"
+)
+
+// Losses, attention, rotary embeddings, dropout (inference), cumulative ops, TopK, Einsum,
+// quantisation and bit casts.
+
+// nll is the per-element negative log-likelihood of logp [N, C, D…] at labels [N, D…],
+// weighted; it returns the losses and the weights used (zero where ignored).
+func nll(c *call, logp, labels, weight *T) (*T, *T) {
+	ch := logp.Shape()[1]
+	shape := ones(logp.Ndim())
+	shape[1] = ch
+	lab := labels.Cast(dtype.Int64)
+	oh := lab.Unsqueeze(1).Eq(c.arange(ch).Reshape(shape...))
+	picked := oh.Where(logp, logp.ZerosLike()).Sum(1)
+	var w *T
+	if weight != nil {
+		wb := weight.Cast(logp.DType()).Reshape(shape...)
+		w = oh.Where(wb, wb.ZerosLike()).Sum(1)
+	} else {
+		w = oh.Cast(logp.DType()).Sum(1)
+	}
+	if a := c.attr("ignore_index"); a != nil {
+		w = lab.Eq(a.I).Where(w.ZerosLike(), w)
+	}
+	return picked.Neg().Mul(w), w
+}
+
+func lossReduce(c *call, loss, w *T) *T {
+	switch c.str("reduction", "mean") {
+	case "none":
+		return loss
+	case "sum":
+		return loss.Sum()
+	}
+	return loss.Sum().Div(w.Sum())
+}
+
+func init() {
+	ops["NegativeLogLikelihoodLoss"] = func(c *call, in []*val) ([]*val, error) {
+		var w *T
+		if len(in) > 2 && in[2] != nil {
+			w = in[2].t
+		}
+		x := in[0].t.Cast(dtype.Float32)
+		loss, ws := nll(c, x, in[1].t, w)
+		return one(same(lossReduce(c, loss, ws), in[0]))
+	}
+	ops["SoftmaxCrossEntropyLoss"] = func(c *call, in []*val) ([]*val, error) {
+		var w *T
+		if len(in) > 2 && in[2] != nil {
+			w = in[2].t
+		}
+		logp := in[0].t.Cast(dtype.Float32).LogSoftmax(1)
+		loss, ws := nll(c, logp, in[1].t, w)
+		return []*val{same(lossReduce(c, loss, ws), in[0]), same(logp, in[0])}, nil
+	}
+	ops["Dropout"] = func(c *call, in []*val) ([]*val, error) {
+		x := in[0]
+		training := len(in) > 2 && in[2] != nil && in[2].hostFloats()[0] != 0
+		ratio := c.float("ratio", 0.5)
+		if len(in) > 1 && in[1] != nil {
+			ratio = in[1].hostFloats()[0]
+		}
+		if training && ratio != 0 {
+			return nil, unsupported("Dropout in training mode (random masks)")
+		}
+		return []*val{x, tv(x.t.OnesLike().Cast(dtype.Bool), Bool)}, nil
+	}
+	cum := func(prod bool) opFunc {
+		return func(c *call, in []*val) ([]*val, error) {
+			x := in[0].t
+			r := x.Ndim()
+			ax := normAxis(in[1].hostInts()[0], r)
+			n := x.Shape()[ax]
+			i := c.arange(n).Reshape(n, 1)
+			j := c.arange(n).Reshape(1, n)
+			var m *T
+			switch ex, rev := c.int("exclusive", 0) == 1, c.int("reverse", 0) == 1; {
+			case !ex && !rev:
+				m = j.Le(i)
+			case ex && !rev:
+				m = j.Lt(i)
+			case !ex && rev:
+				m = j.Ge(i)
+			default:
+				m = j.Gt(i)
+			}
+			xl := x.Transpose(ax, -1).Unsqueeze(-2) // [..., 1, n(j)]
+			var y *T
+			if prod {
+				y = prodReduce(m.Where(xl, xl.OnesLike()), []int{r}, false)
+			} else {
+				y = m.Where(xl, xl.ZerosLike()).Sum(-1).Cast(x.DType())
+			}
+			return one(same(y.Transpose(ax, -1), in[0]))
+		}
+	}
+	ops["CumSum"], ops["CumProd"] = cum(false), cum(true)
+	ops["TopK"] = func(c *call, in []*val) ([]*val, error) {
+		x := in[0].t
+		var k int
+		if c.opset < 10 {
+			k = int(c.int("k", 1))
+		} else {
+			k = in[1].hostInts()[0]
+		}
+		ax := normAxis(int(c.int("axis", -1)), x.Ndim())
+		largest := c.int("largest", 1) == 1
+		work := x
+		if x.DType() == dtype.Bool {
+			work = work.Cast(dtype.Int32)
+		}
+		if !largest {
+			if work.DType().IsFloat() {
+				work = work.Neg()
+			} else {
+				work = work.Cast(dtype.Int64).Neg()
+			}
+		}
+		n := x.Shape()[ax]
+		shape := ones(x.Ndim())
+		shape[ax] = n
+		pos := c.arange(n).Reshape(shape...)
+		low := math.Inf(-1)
+		if !work.DType().IsFloat() {
+			low = work.DType().Min()
+		}
+		var vals, idxs []*T
+		for i := 0; i < k; i++ {
+			id := work.Argmax(ax, tensor.KeepDim)
+			hit := pos.Eq(id)
+			v := hit.Where(x, x.ZerosLike()).Sum(ax, tensor.KeepDim).Cast(x.DType())
+			vals, idxs = append(vals, v), append(idxs, id)
+			work = hit.Where(work.FullLike(low), work)
+		}
+		if k == 0 {
+			return []*val{same(x.Slice(ax, 0, 0), in[0]), tv(x.Slice(ax, 0, 0).Cast(dtype.Int64), Int64)}, nil
+		}
+		return []*val{same(vals[0].Cat(ax, vals[1:]...), in[0]), tv(idxs[0].Cat(ax, idxs[1:]...), Int64)}, nil
+	}
+	ops["Einsum"] = func(c *call, in []*val) ([]*val, error) {
+		ts := make([]*T, len(in))
+		for i, v := range in {
+			ts[i] = v.t
+		}
+		y, err := einsum(c.str("equation", ""), ts)
+		if err != nil {
+			return nil, err
+		}
+		return one(same(y, in[0]))
+	}
+	ops["Attention"] = attention
+	ops["RotaryEmbedding"] = rotary
+	ops["BitCast"] = func(c *call, in []*val) ([]*val, error) {
+		to := DataType(c.int("to", 1))
+		x := in[0]
+		st, err := storageType(to)
+		if err != nil {
+			return nil, err
+		}
+		if x.dt.Size() != to.Size() || x.t.DType().Size() != x.dt.Size() || st.Size() != to.Size() || to.Size() == 2 {
+			return nil, unsupported("BitCast %v to %v", x.dt, to)
+		}
+		if x.dt == Bool || to == Bool {
+			return nil, unsupported("BitCast of bool")
+		}
+		return one(tv(x.t.Bitcast(st), to))
+	}
+	ops["QuantizeLinear"] = func(c *call, in []*val) ([]*val, error) {
+		x := in[0].t.Cast(dtype.Float32)
+		to := Uint8
+		if len(in) > 2 && in[2] != nil {
+			to = in[2].dt
+		}
+		if a := c.attr("output_dtype"); a != nil && a.I != 0 {
+			to = DataType(a.I)
+		}
+		scale := quantParam(c, in[1].t.Cast(dtype.Float32), x)
+		y := x.Div(scale)
+		if isSmallFloat(to) {
+			if len(in) > 2 && in[2] != nil {
+				y = y.Add(quantParam(c, in[2].t.Cast(dtype.Float32), x))
+			}
+			return one(tv(quantizeFloat(y, to, c.int("saturate", 1) == 1), to))
+		}
+		y = round(y)
+		if len(in) > 2 && in[2] != nil {
+			y = y.Add(quantParam(c, in[2].t.Cast(dtype.Float32), x))
+		}
+		lo, hi, err := intLimits(to)
+		if err != nil {
+			return nil, err
+		}
+		return one(tv(y.Clip(lo, hi), to))
+	}
+	ops["DequantizeLinear"] = func(c *call, in []*val) ([]*val, error) {
+		x := in[0].t.Cast(dtype.Float32)
+		if len(in) > 2 && in[2] != nil {
+			x = x.Sub(quantParam(c, in[2].t.Cast(dtype.Float32), x))
+		}
+		to := in[1].dt
+		if a := c.attr("output_dtype"); a != nil && a.I != 0 {
+			to = DataType(a.I)
+		}
+		return one(tv(x.Mul(quantParam(c, in[1].t.Cast(dtype.Float32), x)), to))
+	}
+	ops["DynamicQuantizeLinear"] = func(c *call, in []*val) ([]*val, error) {
+		x := in[0].t.Cast(dtype.Float32)
+		mx, mn := x.Max().Maximum(0.0), x.Min().Minimum(0.0)
+		scale := mx.Sub(mn).Div(255)
+		zp := round(mn.Neg().Div(scale)).Clip(0, 255)
+		y := round(x.Div(scale)).Add(zp).Clip(0, 255)
+		return []*val{tv(y, Uint8), tv(scale, Float), tv(zp, Uint8)}, nil
+	}
+	ops["QLinearMatMul"] = func(c *call, in []*val) ([]*val, error) {
+		deq := func(x, s, z *val) *T {
+			return x.t.Cast(dtype.Float32).Sub(z.t.Cast(dtype.Float32).Reshape(rowParam(z.t, x.t)...)).Mul(s.t.Cast(dtype.Float32).Reshape(rowParam(s.t, x.t)...))
+		}
+		a := deq(in[0], in[1], in[2])
+		bz, bs := in[5].t.Cast(dtype.Float32), in[4].t.Cast(dtype.Float32)
+		b := in[3].t.Cast(dtype.Float32).Sub(bz).Mul(bs)
+		y := a.Matmul(b).Div(in[6].t.Cast(dtype.Float32))
+		y = round(y).Add(in[7].t.Cast(dtype.Float32))
+		lo, hi, err := intLimits(in[7].dt)
+		if err != nil {
+			return nil, err
+		}
+		return one(tv(y.Clip(lo, hi), in[7].dt))
+	}
+}
+
+// rowParam shapes a per-row quantisation parameter of a matrix (a 1-D vector as long as the
+// rows) to broadcast; scalars stay scalars.
+func rowParam(p, x *T) []int {
+	if p.Numel() > 1 && p.Ndim() == 1 {
+		s := ones(x.Ndim())
+		s[x.Ndim()-2] = p.Numel()
+		return s
+	}
+	return p.Shape()
+}
+
+func intLimits(dt DataType) (float64, float64, error) {
+	switch dt {
+	case Uint8:
+		return 0, 255, nil
+	case Int8:
+		return -128, 127, nil
+	case Uint16:
+		return 0, 65535, nil
+	case Int16:
+		return -32768, 32767, nil
+	case Int32:
+		return math.MinInt32, math.MaxInt32, nil
+	case Int4, Uint4, Int2, Uint2:
+		lo, hi := intRange(dt)
+		return lo, hi, nil
+	}
+	return 0, 0, unsupported("quantised type %v", dt)
+}
+
+// quantParam broadcasts a scale or zero point against x: a scalar, a vector along axis, or
+// blocks of block_size along axis.
+func quantParam(c *call, p, x *T) *T {
+	if p.Numel() == 1 {
+		return p.Reshape()
+	}
+	r := x.Ndim()
+	ax := normAxis(int(c.int("axis", 1)), r)
+	if bs := int(c.int("block_size", 0)); bs > 0 {
+		s := p.Shape()
+		e := p.Unsqueeze(ax + 1)
+		big := slices.Clone(e.Shape())
+		big[ax+1] = bs
+		e = e.Expand(big...)
+		s[ax] *= bs
+		e = e.Reshape(s...)
+		return e.Slice(ax, 0, x.Shape()[ax])
+	}
+	shape := ones(r)
+	shape[ax] = p.Numel()
+	return p.Reshape(shape...)
+}
+
+// attention is ONNX Attention (opset 23): scaled dot-product attention with grouped heads,
+// past keys and values, boolean or additive masks, causal masking and soft capping.
+func attention(c *call, in []*val) ([]*val, error) {
+	q, k, v := in[0].t.Cast(dtype.Float32), in[1].t.Cast(dtype.Float32), in[2].t.Cast(dtype.Float32)
+	threeD := q.Ndim() == 3
+	if threeD {
+		qh, kvh := int(c.int("q_num_heads", 0)), int(c.int("kv_num_heads", 0))
+		if qh == 0 || kvh == 0 {
+			return nil, fmt.Errorf("3-D inputs need q_num_heads and kv_num_heads")
+		}
+		split := func(x *T, h int) *T {
+			s := x.Shape()
+			return x.Reshape(s[0], s[1], h, s[2]/h).Permute(0, 2, 1, 3)
+		}
+		q, k, v = split(q, qh), split(k, kvh), split(v, kvh)
+	}
+	get := func(i int) *T {
+		if len(in) > i && in[i] != nil {
+			return in[i].t
+		}
+		return nil
+	}
+	if pk := get(4); pk != nil {
+		k = pk.Cast(dtype.Float32).Cat(2, k)
+	}
+	if pv := get(5); pv != nil {
+		v = pv.Cast(dtype.Float32).Cat(2, v)
+	}
+	presentK, presentV := k, v
+	qs, ks := q.Shape(), k.Shape()
+	hq, hkv := qs[1], ks[1]
+	if hq != hkv {
+		g := hq / hkv
+		rep := func(x *T) *T {
+			s := x.Shape()
+			return x.Unsqueeze(2).Expand(s[0], s[1], g, s[2], s[3]).Reshape(s[0], s[1]*g, s[2], s[3])
+		}
+		k, v = rep(k), rep(v)
+	}
+	sq, skv := qs[2], ks[2]
+	scale := c.float("scale", 1/math.Sqrt(float64(qs[3])))
+	qk := q.Matmul(k.Transpose(-1, -2)).Mul(scale)
+	mode := c.int("qk_matmul_output_mode", 0)
+	out3 := qk
+	bias := qk.ZerosLike()
+	if m := get(3); m != nil {
+		if m.DType() == dtype.Bool {
+			m = m.Where(0.0, math.Inf(-1))
+		} else {
+			m = m.Cast(dtype.Float32)
+		}
+		if ms := m.Shape(); ms[len(ms)-1] < skv { // a mask shorter than the keys pads with -inf
+			p := make([][2]int, len(ms))
+			p[len(ms)-1] = [2]int{0, skv - ms[len(ms)-1]}
+			m = m.Pad(p, math.Inf(-1))
+		}
+		bias = bias.Add(m)
+	}
+	if c.int("is_causal", 0) == 1 {
+		i := c.arange(sq).Reshape(sq, 1).Add(skv - sq)
+		j := c.arange(skv).Reshape(1, skv)
+		bias = j.Gt(i).Where(math.Inf(-1), bias)
+	}
+	if nl := get(6); nl != nil { // nonpad_kv_seqlen [B]
+		j := c.arange(skv).Reshape(1, 1, 1, skv)
+		bias = j.Ge(nl.Cast(dtype.Int64).Reshape(-1, 1, 1, 1)).Where(math.Inf(-1), bias)
+	}
+	qk = qk.Add(bias)
+	if mode == 1 {
+		out3 = qk
+	}
+	if sc := c.float("softcap", 0); sc > 0 {
+		qk = tanh(qk.Div(sc)).Mul(sc)
+	}
+	if mode == 2 {
+		out3 = qk
+	}
+	p := qk.Softmax(-1)
+	if mode == 3 {
+		out3 = p
+	}
+	y := p.Matmul(v)
+	if threeD {
+		s := y.Shape()
+		y = y.Permute(0, 2, 1, 3).Reshape(s[0], s[2], s[1]*s[3])
+	}
+	outs := []*val{same(y, in[0]), same(presentK, in[1]), same(presentV, in[2]), same(out3, in[0])}
+	return outs, nil
+}
+
+// rotary is ONNX RotaryEmbedding (opset 23).
+func rotary(c *call, in []*val) ([]*val, error) {
+	x := in[0].t.Cast(dtype.Float32)
+	cosC, sinC := in[1].t.Cast(dtype.Float32), in[2].t.Cast(dtype.Float32)
+	orig := x.Shape()
+	fourD := x.Ndim() == 4
+	if fourD {
+		x = x.Permute(0, 2, 1, 3) // [B, S, N, H]
+	} else {
+		nh := int(c.int("num_heads", 0))
+		if nh == 0 {
+			return nil, fmt.Errorf("3-D input needs num_heads")
+		}
+		x = x.Reshape(orig[0], orig[1], nh, orig[2]/nh)
+	}
+	s := x.Shape()
+	h := s[3]
+	rot := int(c.int("rotary_embedding_dim", 0))
+	if rot == 0 {
+		rot = h
+	}
+	if len(in) > 3 && in[3] != nil {
+		pos := in[3].t
+		cosC, sinC = gather(c, cosC, pos, 0), gather(c, sinC, pos, 0) // [B, S, rot/2]
+	}
+	cosC = cosC.Slice(-1, 0, rot/2).Unsqueeze(2) // [B, S, 1, rot/2]
+	sinC = sinC.Slice(-1, 0, rot/2).Unsqueeze(2)
+	xr, xp := x.Slice(3, 0, rot), x.Slice(3, rot, h)
+	var x1, x2 *T
+	inter := c.int("interleaved", 0) == 1
+	if inter {
+		pairs := xr.Reshape(s[0], s[1], s[2], rot/2, 2)
+		x1, x2 = pairs.Slice(4, 0, 1).Squeeze(4), pairs.Slice(4, 1, 2).Squeeze(4)
+	} else {
+		x1, x2 = xr.Slice(3, 0, rot/2), xr.Slice(3, rot/2, rot)
+	}
+	re := cosC.Mul(x1).Sub(sinC.Mul(x2))
+	im := sinC.Mul(x1).Add(cosC.Mul(x2))
+	var y *T
+	if inter {
+		y = re.Unsqueeze(4).Cat(4, im.Unsqueeze(4)).Reshape(s[0], s[1], s[2], rot)
+	} else {
+		y = re.Cat(3, im)
+	}
+	if rot < h {
+		y = y.Cat(3, xp)
+	}
+	if fourD {
+		y = y.Permute(0, 2, 1, 3)
+	} else {
+		y = y.Reshape(orig...)
+	}
+	return one(same(y, in[0]))
+}
+
+// einsum evaluates an Einstein summation: diagonals for repeated letters, then one
+// broadcast product over all letters and a sum over those not in the output.
+func einsum(eq string, ts []*T) (*T, error) {
+	eq = strings.ReplaceAll(eq, " ", "")
+	lhs, rhs, explicit := strings.Cut(eq, "->")
+	terms := strings.Split(lhs, ",")
+	if len(terms) != len(ts) {
+		return nil, fmt.Errorf("equation %q has %d operands, got %d", eq, len(terms), len(ts))
+	}
+	ell := 0
+	for i, t := range terms {
+		if strings.Contains(t, "...") {
+			ell = max(ell, ts[i].Ndim()-(len(t)-3))
+		}
+	}
+	ellL := ""
+	for i := 0; i < ell; i++ {
+		ellL += string(rune('A' + i))
+	}
+	sizes := map[rune]int{}
+	for i, t := range terms {
+		if strings.Contains(t, "...") {
+			n := ts[i].Ndim() - (len(t) - 3)
+			t = strings.Replace(t, "...", ellL[ell-n:], 1)
+			terms[i] = t
+		}
+		if len([]rune(t)) != ts[i].Ndim() {
+			return nil, fmt.Errorf("term %q for shape %v", t, ts[i].Shape())
+		}
+	}
+	if explicit {
+		rhs = strings.Replace(rhs, "...", ellL, 1)
+	} else {
+		count := map[rune]int{}
+		for _, t := range terms {
+			for _, r := range t {
+				count[r]++
+			}
+		}
+		var letters []rune
+		for r, n := range count {
+			if n == 1 && !strings.ContainsRune(ellL, r) {
+				letters = append(letters, r)
+			}
+		}
+		sort.Slice(letters, func(i, j int) bool { return letters[i] < letters[j] })
+		rhs = ellL + string(letters)
+	}
+	// Diagonals: a letter repeated inside one term.
+	for i, t := range terms {
+		x := ts[i]
+		for {
+			rs := []rune(t)
+			a, b := -1, -1
+			for p := range rs {
+				for q := p + 1; q < len(rs); q++ {
+					if rs[p] == rs[q] && a < 0 {
+						a, b = p, q
+					}
+				}
+			}
+			if a < 0 {
+				break
+			}
+			n := x.Shape()[a]
+			order := []int{}
+			for p := range rs {
+				if p != a && p != b {
+					order = append(order, p)
+				}
+			}
+			x = x.Permute(append(order, a, b)...)
+			s := x.Shape()
+			lead := s[:len(s)-2]
+			x = x.Reshape(append(slices.Clone(lead), n*n)...)
+			x = takeEvery(x, len(lead), n+1, n)
+			var nr []rune
+			for _, p := range order {
+				nr = append(nr, rs[p])
+			}
+			t = string(append(nr, rs[a]))
+		}
+		terms[i], ts[i] = t, x
+		for j, r := range t {
+			d := x.Shape()[j]
+			if old, ok := sizes[r]; !ok || old == 1 {
+				sizes[r] = d
+			}
+		}
+	}
+	all := []rune(rhs)
+	for _, t := range terms {
+		for _, r := range t {
+			if !slices.Contains(all, r) {
+				all = append(all, r)
+			}
+		}
+	}
+	var prod *T
+	for i, t := range terms {
+		rs := []rune(t)
+		var order []int
+		shape := make([]int, len(all))
+		for j, r := range all {
+			shape[j] = 1
+			if p := slices.Index(rs, r); p >= 0 {
+				order = append(order, p)
+			}
+		}
+		x := ts[i].Permute(order...)
+		xs := x.Shape()
+		k := 0
+		for j, r := range all {
+			if slices.Contains(rs, r) {
+				shape[j] = xs[k]
+				k++
+			}
+		}
+		x = x.Reshape(shape...)
+		if prod == nil {
+			prod = x
+		} else {
+			prod = prod.Mul(x)
+		}
+	}
+	nout := len([]rune(rhs))
+	if len(all) > nout {
+		dt := prod.DType()
+		prod = prod.Sum(seq(nout, len(all)-nout)...).Cast(dt)
+	}
+	return prod, nil
+}
