@@ -48,9 +48,11 @@ const (
 	gpuSplitMinReduce = 1 << 16
 	gpuThreads        = 256
 	gpuFewOutputs     = 4096
-	gpuPer            = 4       // outputs per thread of large elementwise kernels
-	gpuPerMin         = 1 << 20 // from this many outputs
+	gpuPerMin         = 1 << 20 // outputs from which elementwise threads take several
 )
+
+// gpuPer is the number of outputs per thread of large elementwise kernels.
+var gpuPer = 4
 
 // planGPU picks the mode. contiguous says whether every load walks the innermost reduce dim
 // with stride 0 or 1, so that a block's threads striding over it read neighbouring memory;

@@ -123,3 +123,59 @@ func TestHalfMatmulKernelsOnCUDA(t *testing.T) {
 		t.Logf("float16 %d³, %d warps per block: %.3f ms, %.1f TFLOP/s", n, warps, ms, 2*math.Pow(float64(n), 3)/ms/1e9)
 	}
 }
+
+// TestElementwisePerThreadOnCUDA times a 1-read, 1-write elementwise kernel over 256M floats
+// with 1, 4 and 8 outputs per thread (the copy ceiling is about 0.52 ms on the H200).
+func TestElementwisePerThreadOnCUDA(t *testing.T) {
+	d, err := runtime.Get("CUDA")
+	if err != nil {
+		t.Skipf("no CUDA here: %v", err)
+	}
+	n := 256 << 20
+	if os.Getenv("GRADFORGE_GEMM_SIZE") == "small" {
+		n = 1<<20 + 8
+	}
+	x := &Expr{Op: lazy.Load, DType: dtype.Float32, Buf: 1, View: view.Contiguous(n)}
+	two := &Expr{Op: lazy.Const, DType: dtype.Float32, Arg: 2.0, View: view.Contiguous(n)}
+	ast := &AST{Value: &Expr{Op: lazy.Mul, DType: dtype.Float32, Src: []*Expr{x, two}}, Out: view.Contiguous(n), Bufs: []dtype.DType{dtype.Float32, dtype.Float32}}
+	in := make([]byte, 4*n)
+	for i := 0; i < n; i++ {
+		binary.LittleEndian.PutUint32(in[4*i:], math.Float32bits(float32(i%1000)))
+	}
+	bi, _ := d.Alloc(4 * n)
+	bo, _ := d.Alloc(4 * n)
+	defer func() { d.Free(bi); d.Free(bo) }()
+	if err := d.CopyIn(bi, in); err != nil {
+		t.Fatal(err)
+	}
+	defer func(p int) { gpuPer = p }(gpuPer)
+	for _, per := range []int{1, 4, 8} {
+		gpuPer = per
+		k := Lower(ast, CUDA)
+		p, err := d.Compile(k.Name, k.Src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts []float64
+		for i := range 13 {
+			el, err := p.Launch([]runtime.Buffer{bo, bi}, nil, k.Grid, k.Block, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i >= 3 {
+				ts = append(ts, float64(el)/float64(time.Millisecond))
+			}
+		}
+		slices.Sort(ts)
+		out := make([]byte, 4*n)
+		if err := d.CopyOut(out, bo); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []int{0, 1, n / 3, n - 1} {
+			if got := math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:])); got != float32(2*(i%1000)) {
+				t.Fatalf("%d per thread: out[%d] = %v", per, i, got)
+			}
+		}
+		t.Logf("elementwise 1 read + 1 write of %d floats, %d per thread: %.3f ms (%.0f GB/s)", n, per, ts[len(ts)/2], 8*float64(n)/ts[len(ts)/2]/1e6)
+	}
+}

@@ -80,12 +80,12 @@ func Framework(dev *runtime.CUDA, o Options, sz Sizes) []Result {
 		}
 		out = append(out, k)
 	}
+	// Inputs are made on the host once and uploaded; the host copies are dropped so the Go
+	// heap stays small, as in a program that loads data and trains (the framework collects
+	// garbage to free device memory, and a heap of gigabytes makes each collection slow).
 	n := sz.N
-	host := make([]float32, n)
-	for i := range host {
-		host[i] = fillValue(uint32(i), 12345)
-	}
-	x := onCUDA(tensor.FromSlice(host, n))
+	hostAt := func(i int) float32 { return fillValue(uint32(i), 12345) }
+	x := onCUDA(tensor.FromSlice(fill(n, hostAt), n))
 
 	// Six different inputs from one upload: a_k = x·(k+1)/8 + 1, realized on the device.
 	var ins []*tensor.Tensor
@@ -107,7 +107,7 @@ func Framework(dev *runtime.CUDA, o Options, sz Sizes) []Result {
 			for i := 0; i < n; i += max(1, n/4099) {
 				want := float32(1)
 				for k := range 6 {
-					want *= host[i]*float32(k+1)/8 + 1
+					want *= hostAt(i)*float32(k+1)/8 + 1
 				}
 				if math.Abs(float64(got[i]-want)) > 1e-5*math.Abs(float64(want)) {
 					return fmt.Errorf("product6[%d] = %v, want %v", i, got[i], want)
@@ -125,8 +125,8 @@ func Framework(dev *runtime.CUDA, o Options, sz Sizes) []Result {
 				return err
 			}
 			var want float64
-			for _, v := range host {
-				want += float64(v)
+			for i := range n {
+				want += float64(hostAt(i))
 			}
 			if math.Abs(got-want) > 1e-4*math.Sqrt(float64(n)) {
 				return fmt.Errorf("sum = %v, want %v", got, want)
@@ -136,11 +136,8 @@ func Framework(dev *runtime.CUDA, o Options, sz Sizes) []Result {
 	x = nil
 
 	rows := sz.Rows
-	mh := make([]float32, rows*rows)
-	for i := range mh {
-		mh[i] = fillValue(uint32(i), 777) * 4
-	}
-	m := onCUDA(tensor.FromSlice(mh, rows, rows))
+	mAt := func(i int) float32 { return fillValue(uint32(i), 777) * 4 }
+	m := onCUDA(tensor.FromSlice(fill(rows*rows, mAt), rows, rows))
 	run(Result{Case: "softmax", Impl: "gradforge", Bytes: int64(8 * rows * rows)},
 		func() *tensor.Tensor { return m.Softmax(-1) },
 		func(t *tensor.Tensor) error {
@@ -149,7 +146,7 @@ func Framework(dev *runtime.CUDA, o Options, sz Sizes) []Result {
 				return err
 			}
 			for _, row := range []int{0, rows / 2, rows - 1} {
-				r := mh[row*rows : (row+1)*rows]
+				r := fill(rows, func(c int) float32 { return mAt(row*rows + c) })
 				mx, z := math.Inf(-1), 0.0
 				for _, v := range r {
 					mx = math.Max(mx, float64(v))
@@ -208,6 +205,15 @@ func Framework(dev *runtime.CUDA, o Options, sz Sizes) []Result {
 			})
 	}
 	return out
+}
+
+// fill returns n values of at.
+func fill(n int, at func(int) float32) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = at(i)
+	}
+	return v
 }
 
 func shortName(dt dtype.DType) string {
