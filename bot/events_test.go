@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -485,4 +486,16 @@ func TestInstallationEventsAndPost(t *testing.T) {
 			t.Errorf("labels = %q", l)
 		}
 	})
+}
+
+func TestMalformedPayloadFailsForGood(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t))
+	err := h.bot.Handle(context.Background(), Delivery{ID: "m", Event: "issue_comment", Payload: []byte(`{"action": }`)})
+	var perm *permanentError
+	if !errors.As(err, &perm) {
+		t.Fatalf("malformed payload: %v, want a permanent error", err)
+	}
+	if err := h.bot.Handle(context.Background(), Delivery{ID: "u", Event: "star", Payload: []byte(`{"action":"created"}`)}); err != nil {
+		t.Fatalf("an event the bot does not handle: %v, want nil", err)
+	}
 }
