@@ -32,6 +32,15 @@ func (r RunnerQueue) Cancel(ctx context.Context, id int64, reason string) error 
 	return r.Q.Cancel(ctx, id, reason)
 }
 
+// JobState is the job's state: queued, running or finished.
+func (r RunnerQueue) JobState(ctx context.Context, id int64) (string, error) {
+	j, err := r.Q.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return string(j.State), nil
+}
+
 // Results adapts the Service to runners.Results: register it with Queue.SetResults.
 func (s *Service) Results() runners.Results { return results{s} }
 

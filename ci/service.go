@@ -136,7 +136,7 @@ type Run struct {
 	Attempt    int
 	CheckRunID int64
 	JobID      int64
-	Status     string // waiting (for /ok-to-test), queued, completed
+	Status     string // waiting (for /ok-to-test), queued, in_progress, completed
 	Conclusion string
 	Title      string
 	Result     *string // the gate's JSON result
@@ -403,7 +403,7 @@ func (s *Service) start(ctx context.Context, p pullRow, gates []string, again bo
 			attempt = prev.Attempt
 			if again || prev.Status == waiting || (prev.Status == Completed && prev.Conclusion == Cancelled) {
 				attempt++
-				if prev.Status == Queued && prev.JobID != 0 {
+				if (prev.Status == Queued || prev.Status == InProgress) && prev.JobID != 0 {
 					if err := s.Dispatch.Cancel(ctx, prev.JobID, "rerun requested"); err != nil {
 						s.log().Warn("cancel superseded job", "job", prev.JobID, "err", err)
 					}
@@ -478,7 +478,7 @@ func (s *Service) cancelRuns(ctx context.Context, p pullRow, keepSHA, title, sum
 		return fmt.Errorf("cancel jobs of %s: %w", group, err)
 	}
 	var runs []Run
-	if err := s.DB.WithContext(ctx).Where("repo = ? AND number = ? AND head_sha <> ? AND status = ?", p.Repo, p.Number, keepSHA, Queued).
+	if err := s.DB.WithContext(ctx).Where("repo = ? AND number = ? AND head_sha <> ? AND status IN ?", p.Repo, p.Number, keepSHA, []string{Queued, InProgress}).
 		Find(&runs).Error; err != nil {
 		return fmt.Errorf("runs of %s: %w", group, err)
 	}
@@ -603,4 +603,56 @@ func (s *Service) Runs(ctx context.Context, repo string, number int) ([]Run, err
 		return nil, fmt.Errorf("runs of %s#%d: %w", repo, number, err)
 	}
 	return runs, nil
+}
+
+// JobStater is a Dispatcher that can tell a job's state ("queued", "running" or "finished");
+// with it, Progress can show which gates a runner has started.
+type JobStater interface {
+	JobState(ctx context.Context, id int64) (string, error)
+}
+
+// Progress marks the check runs of jobs that a runner has started as in_progress, and returns
+// how many it marked. The serve part calls it every few seconds. A result that lands while
+// it works wins: the completed state is sent again after the in_progress one.
+func (s *Service) Progress(ctx context.Context) (int, error) {
+	js, ok := s.Dispatch.(JobStater)
+	if !ok {
+		return 0, nil
+	}
+	db := s.DB.WithContext(ctx)
+	var runs []Run
+	if err := db.Where("status = ? AND job_id <> 0", Queued).Order("id").Limit(500).Find(&runs).Error; err != nil {
+		return 0, fmt.Errorf("queued runs: %w", err)
+	}
+	n := 0
+	for _, r := range runs {
+		st, err := js.JobState(ctx, r.JobID)
+		if err != nil {
+			s.log().Warn("job state", "job", r.JobID, "err", err)
+			continue
+		}
+		if st != "running" {
+			continue
+		}
+		res := db.Model(&Run{}).Where("id = ? AND status = ?", r.ID, Queued).Updates(map[string]any{"status": InProgress, "updated_at": time.Now().UTC()})
+		if res.Error != nil {
+			return n, fmt.Errorf("mark run %d in progress: %w", r.ID, res.Error)
+		}
+		if res.RowsAffected == 0 || r.CheckRunID == 0 {
+			continue // finished meanwhile
+		}
+		n++
+		if err := s.checks().UpdateCheckRun(ctx, r.Repo, r.CheckRunID, CheckRun{Status: InProgress,
+			Output: &Output{Title: "Running on a runner", Summary: s.gateBlurb(r.Gate)}}); err != nil {
+			s.log().Warn("check run in progress", "repo", r.Repo, "gate", r.Gate, "err", err)
+			continue
+		}
+		var now Run
+		if err := db.Take(&now, r.ID).Error; err == nil && now.Status == Completed {
+			if err := s.checks().UpdateCheckRun(ctx, r.Repo, r.CheckRunID, CheckRun{Status: Completed, Conclusion: now.Conclusion}); err != nil {
+				s.log().Warn("check run re-complete", "repo", r.Repo, "gate", r.Gate, "err", err)
+			}
+		}
+	}
+	return n, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-github/v62/github"
 	"github.com/gradforge/gradforge/bot/githubtest"
@@ -448,4 +449,46 @@ func checkFor(t *testing.T, gate string, result any) githubtest.CheckRun {
 	}
 	h.finish(t, h.run(t, "o/r", sha, gate).JobID, runners.Result{Conclusion: runners.Failure, ExitCode: 1, Files: map[string][]byte{gate + ".json": b}})
 	return h.checks("o/r", sha)[gate]
+}
+
+func TestProgressShowsStartedJobs(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		h := newHarness(t, db, Config{})
+		ctx := t.Context()
+		sha := strings.Repeat("7", 40)
+		if err := h.svc.OnPullRequest(ctx, PullRequest{Repo: "o/r", Number: 4, Author: "a", HeadSHA: sha, BaseSHA: strings.Repeat("6", 40), Trusted: true}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := h.svc.Progress(ctx); err != nil || n != 0 {
+			t.Fatalf("nothing started yet: %d, %v", n, err)
+		}
+		reg := runners.NewRegistry(db)
+		tok, _, err := reg.CreateToken(ctx, time.Hour, "test", "admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpu, _, err := reg.Register(ctx, tok, runners.Info{Name: "cpu-1", Labels: []string{"linux"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := h.q.Next(ctx, cpu, time.Second) // a runner without "cuda" can only take the lines job
+		if err != nil || a == nil {
+			t.Fatalf("claim: %v %v", a, err)
+		}
+		if n, err := h.svc.Progress(ctx); err != nil || n != 1 {
+			t.Fatalf("one job started: marked %d, %v", n, err)
+		}
+		c := h.checks("o/r", sha)
+		if c[GateLines].Status != InProgress || c[GateParity].Status != Queued || c[GateSpeed].Status != Queued {
+			t.Errorf("statuses: lines %s, parity %s, speed %s", c[GateLines].Status, c[GateParity].Status, c[GateSpeed].Status)
+		}
+		if n, _ := h.svc.Progress(ctx); n != 0 {
+			t.Errorf("marked again: %d", n)
+		}
+		rep, _ := json.Marshal(LinesReport{Root: "framework", Budget: 9000, Base: 1, Head: 2})
+		h.finish(t, a.Job.ID, runners.Result{Conclusion: runners.Success, Files: map[string][]byte{"lines.json": rep}})
+		if c := h.checks("o/r", sha)[GateLines]; c.Status != Completed || c.Conclusion != Success {
+			t.Errorf("after the result: %s %s", c.Status, c.Conclusion)
+		}
+	})
 }

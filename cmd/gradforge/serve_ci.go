@@ -115,6 +115,23 @@ func init() {
 				svc.Config.DetailsURL = s.URL
 			}
 			runnerQueue(s).SetResults(svc.Results())
+			// Show started jobs as in progress on GitHub.
+			s.Workers.Add(1)
+			go func() {
+				defer s.Workers.Done()
+				t := time.NewTicker(3 * time.Second)
+				defer t.Stop()
+				for {
+					select {
+					case <-s.Ctx.Done():
+						return
+					case <-t.C:
+						if _, err := svc.Progress(s.Ctx); err != nil && s.Ctx.Err() == nil {
+							s.Log.Warn("ci: check-run progress", "err", err)
+						}
+					}
+				}
+			}()
 			return nil
 		},
 	})
@@ -156,8 +173,11 @@ func webRun(h ci.Head) web.Run {
 		if run.Status == "waiting" {
 			c.Status = ci.Completed
 		}
-		if run.Status == ci.Queued {
+		if run.Status == ci.Queued && r.Status == ci.Completed {
 			r.Status = ci.Queued
+		}
+		if run.Status == ci.InProgress {
+			r.Status = ci.InProgress
 		}
 		if cols, rows, err := run.Table(); err == nil && cols != nil {
 			c.Tables = []web.Table{{Title: run.Gate, Columns: cols, Rows: rows}}
@@ -172,6 +192,8 @@ func webRun(h ci.Head) web.Run {
 
 func jobStatus(r ci.Run) string {
 	switch {
+	case r.Status == ci.InProgress:
+		return "running"
 	case r.Status != ci.Completed:
 		return "queued"
 	case r.Conclusion == ci.Success || r.Conclusion == ci.Neutral:
