@@ -371,28 +371,46 @@ func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]boo
 		}
 		return 1
 	}
-	l := len(global) - 1
-	shared, unit := along(l, 0), along(l, 1)
-	if len(shared) == 0 && len(unit) == 0 {
-		return nil, nil, false
+	// The vector dim: the innermost one where an input is contiguous (whole vectors load)
+	// and another is broadcast (each of its loads serves a vector), split by 16 or 8.
+	first := -1
+	for dim := len(global) - 1; dim >= 0 && first < 0; dim-- {
+		if global[dim]%8 == 0 && len(along(dim, 1)) > 0 && len(along(dim, 0)) > 0 {
+			first, simd = dim, true
+		}
 	}
-	u := factor(global[l], 16)
-	if u == 1 {
-		return nil, nil, false
+	u := 0
+	if simd {
+		u = factor(global[first], 16)
+		if u%8 != 0 {
+			u = 8
+		}
+	} else { // else unroll the innermost dim into registers if its loads are shared or adjacent
+		first = len(global) - 1
+		if len(along(first, 0)) == 0 && len(along(first, 1)) == 0 {
+			return nil, nil, false
+		}
+		if u = factor(global[first], 16); u == 1 {
+			return nil, nil, false
+		}
 	}
-	// A whole vector of contiguous loads per step vectorizes; anything else (a 14-wide
-	// convolution row with padding masks) runs faster unrolled into scalar registers.
-	dims, by, simd = []int{l}, []int{u}, u%8 == 0 && len(unit) > 0
-	for dim := l - 1; dim >= 0; dim-- {
+	// A second dim where a different input is broadcast makes a 2-d tile: each load of one
+	// input serves a row of the tile, each of the other a column.
+	shared := along(first, 0)
+	most := 4
+	if simd {
+		most = 8
+	}
+	for dim := len(global) - 1; dim >= 0; dim-- {
 		other := false
 		for e := range along(dim, 0) {
 			other = other || !shared[e]
 		}
-		if f := factor(global[dim], 4); other && f > 1 {
-			return []int{dim, l}, []int{f, u}, simd
+		if f := factor(global[dim], most); dim != first && other && f > 1 {
+			return []int{dim, first}, []int{f, u}, simd // the vector (u) loop is innermost
 		}
 	}
-	return dims, by, simd
+	return []int{first}, []int{u}, simd
 }
 
 func (r *renderer) line(s string) { r.b.WriteString(r.indent + s + "\n") }
