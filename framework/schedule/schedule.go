@@ -117,7 +117,7 @@ func (sc *scheduler) kernel(root *lazy.Node) {
 		sc.s.Uploads = append(sc.s.Uploads, root)
 		return
 	}
-	k := &builder{sc: sc, root: root, memo: map[string]*codegen.Expr{}, bufs: map[*lazy.Node]int{}}
+	k := &builder{sc: sc, root: root, memo: map[string]*codegen.Expr{}, bufs: map[*lazy.Node]int{}, safe: map[*lazy.Node]bool{}}
 	it := &Item{Out: root}
 	k.it = it
 	val := k.build(root, nil, 0)
@@ -143,6 +143,7 @@ type builder struct {
 	memo map[string]*codegen.Expr
 	bufs map[*lazy.Node]int
 	post []*codegen.Expr // leaves indexed by the output frame
+	safe map[*lazy.Node]bool
 }
 
 // build returns the expression for n as seen through moves (outermost first), in frame 0
@@ -179,6 +180,15 @@ func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.E
 		return k.leaf(&codegen.Expr{Op: lazy.Load, DType: n.DType, Buf: i}, n, moves, frame)
 	case n.Op == lazy.Const:
 		return k.leaf(&codegen.Expr{Op: lazy.Const, DType: n.DType, Arg: n.Arg}, n, moves, frame)
+	case n.Op == lazy.Pad && !k.padSafe(n.Src[0]):
+		// Leaves read zeros in the padded region, but exp2, log2 and recip turn zeros into
+		// non-zeros: mask the whole padded expression, as a masked constant of the source's
+		// shape seen through the same moves.
+		m := append(slices.Clone(moves), n)
+		inner := k.build(n.Src[0], m, frame)
+		valid := k.leaf(&codegen.Expr{Op: lazy.Const, DType: dtype.Bool, Arg: 1.0}, n.Src[0], m, frame)
+		zero := k.leaf(&codegen.Expr{Op: lazy.Const, DType: n.DType, Arg: 0.0}, n, moves, frame)
+		return &codegen.Expr{Op: lazy.Where, DType: n.DType, Src: []*codegen.Expr{valid, inner, zero}}
 	case n.Op.IsMovement():
 		return k.build(n.Src[0], append(slices.Clone(moves), n), frame)
 	case n.Op == lazy.Contiguous:
@@ -192,6 +202,32 @@ func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.E
 		e.Src = append(e.Src, k.build(s, moves, frame))
 	}
 	return e
+}
+
+// padSafe reports whether n computes zero wherever all its leaves read zero, so a pad of it
+// needs no mask of its own.
+func (k *builder) padSafe(n *lazy.Node) bool {
+	if v, ok := k.safe[n]; ok {
+		return v
+	}
+	v := k.padSafe1(n)
+	k.safe[n] = v
+	return v
+}
+
+func (k *builder) padSafe1(n *lazy.Node) bool {
+	switch {
+	case n.Realized() || n.Op == lazy.Load || n.Op == lazy.Const || (n != k.root && k.sc.own[n]) || n.Op.IsReduce():
+		return true
+	case n.Op == lazy.Exp2 || n.Op == lazy.Log2 || n.Op == lazy.Recip:
+		return false
+	}
+	for _, s := range n.Src {
+		if !k.padSafe(s) {
+			return false
+		}
+	}
+	return true
 }
 
 func onlyReshapes(moves []*lazy.Node) bool {

@@ -282,8 +282,14 @@ func (t *Tensor) Square() *Tensor { return t.Mul(t) }
 // Relu is max(t, 0).
 func (t *Tensor) Relu() *Tensor { return t.Maximum(0) }
 
-// Sigmoid is 1/(1+e^-t).
-func (t *Tensor) Sigmoid() *Tensor { return t.float().Neg().Exp().Add(1).Reciprocal() }
+// Sigmoid is 1/(1+e^-t), computed from e = e^-|t| ≤ 1 so that neither it nor its gradient
+// ever meets an infinity.
+func (t *Tensor) Sigmoid() *Tensor {
+	x := t.float()
+	e := x.Abs().Neg().Exp()
+	r := e.Add(1).Reciprocal()
+	return x.Ge(0).Where(r, e.Mul(r))
+}
 
 // Tanh is 2·sigmoid(2t) - 1.
 func (t *Tensor) Tanh() *Tensor { return t.float().Mul(2).Sigmoid().Mul(2).Sub(1) }

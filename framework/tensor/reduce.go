@@ -203,7 +203,8 @@ func (t *Tensor) Matmul(x *Tensor) *Tensor {
 	as := slices.Insert(a.Shape(), a.Ndim()-1, 1)   // [..., n, 1, k]
 	bt := b.Transpose(-1, -2)                       // [..., m, k]
 	bs := slices.Insert(bt.Shape(), bt.Ndim()-2, 1) // [..., 1, m, k]
-	out := a.Reshape(as...).Mul(bt.Reshape(bs...)).Sum(-1)
+	prod := a.Reshape(as...).Mul(bt.Reshape(bs...))
+	out := prod.Sum(-1).Cast(prod.DType()) // integer products stay in their dtype, unlike Sum
 	if t.Ndim() == 1 {
 		out = out.Squeeze(-2)
 	}
