@@ -79,9 +79,8 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.5 + rand.Float64()))
 }
 
-// Run polls for and runs jobs until ctx ends (then it returns nil, abandoning a running
-// job, whose lease lapses and puts it back in the queue) or the server rejects the
-// runner's credential.
+// Run polls for and runs jobs until ctx ends (then it kills a running job and releases it
+// back to the queue, and returns nil) or the server rejects the runner's credential.
 func (a *Agent) Run(ctx context.Context) error {
 	a.defaults()
 	if a.Sandbox != "auto" && a.Sandbox != "bwrap" && a.Sandbox != "none" {
@@ -122,6 +121,7 @@ type outcome struct {
 	message    string
 	killedAt   time.Time
 	lost       bool // the lease is gone: report nothing
+	stopping   bool // the runner is stopping: release the job
 }
 
 // stop causes, set on the job's context.
@@ -168,18 +168,29 @@ func (a *Agent) runJob(ctx context.Context, j *wireJob) {
 		log.Warn("lease lost; the job was taken back by the server", "conclusion", out.conclusion)
 		return
 	}
-	if ctx.Err() != nil {
+	if out.stopping {
 		hbStop()
 		hbWG.Wait()
-		log.Warn("runner stopping; abandoning the job to be requeued")
+		// Give the job back so another runner starts it now, not after the lease lapses.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := a.Client.release(rctx, j.ID, j.Attempt); err != nil {
+			log.Warn("runner stopping; could not release the job, it returns to the queue when its lease lapses", "err", err)
+		} else {
+			log.Info("runner stopping; job released back to the queue")
+		}
 		return
 	}
 	req := finishRequest{Attempt: j.Attempt, Conclusion: out.conclusion, ExitCode: out.exitCode, Message: out.message,
 		Files: files, KilledAt: out.killedAt}
+	// The job ended by itself: report it even if the runner is asked to stop meanwhile,
+	// retrying for up to a lease.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(j.LeaseS*float64(time.Second))+30*time.Second)
+	defer cancel()
 	backoff := time.Second
 	for {
-		err := a.Client.finish(ctx, j.ID, req)
-		if err == nil || permanent(err) || ctx.Err() != nil {
+		err := a.Client.finish(fctx, j.ID, req)
+		if err == nil || permanent(err) || fctx.Err() != nil {
 			if err != nil {
 				log.Error("report job result", "err", err)
 			}
@@ -188,7 +199,7 @@ func (a *Agent) runJob(ctx context.Context, j *wireJob) {
 		log.Warn("report job result; retrying", "err", err)
 		select {
 		case <-time.After(jitter(backoff)):
-		case <-ctx.Done():
+		case <-fctx.Done():
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
@@ -214,8 +225,8 @@ func (a *Agent) heartbeats(ctx context.Context, j *wireJob, stop context.CancelC
 		}
 		ans, err := a.Client.heartbeat(ctx, j.ID, j.Attempt)
 		switch {
-		case errors.Is(err, ErrLeaseLost):
-			stop(errLost)
+		case errors.Is(err, ErrLeaseLost), errors.Is(err, ErrUnauthorized):
+			stop(errLost) // the job moved on, or this runner was revoked
 		case err != nil:
 			if ctx.Err() == nil {
 				log.Warn("heartbeat failed; the lease may lapse", "err", err)

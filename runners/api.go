@@ -93,6 +93,7 @@ func (a *API) Routes(r gin.IRouter) {
 	auth.POST("/jobs/:id/heartbeat", a.heartbeat)
 	auth.POST("/jobs/:id/logs", a.logs)
 	auth.POST("/jobs/:id/finish", a.finish)
+	auth.POST("/jobs/:id/release", a.release)
 }
 
 func status(err error) int {
@@ -183,6 +184,14 @@ func (a *API) next(c *gin.Context) {
 		return
 	}
 	j := asg.Job
+	if ctx.Err() != nil {
+		// The runner hung up while its job was being claimed: give the job back now rather
+		// than after a lease.
+		if err := a.Queue.Release(context.WithoutCancel(ctx), rn.ID, j.ID, j.Attempt); err != nil {
+			a.Queue.Log.WarnContext(ctx, "release a job nobody received", "job", j.ID, "err", err)
+		}
+		return
+	}
 	a.Queue.Log.InfoContext(ctx, "job assigned", "job", j.ID, "attempt", j.Attempt, "runner", rn.ID, "runner_name", rn.Name)
 	c.JSON(http.StatusOK, wireJob{
 		ID: j.ID, Attempt: j.Attempt, Repo: j.Spec.Repo, CloneURL: j.Spec.CloneURL, HeadSHA: j.Spec.HeadSHA,
@@ -256,5 +265,23 @@ func (a *API) finish(c *gin.Context) {
 		return
 	}
 	a.Queue.Log.InfoContext(ctx, "job finished", "job", id, "attempt", req.Attempt, "conclusion", req.Conclusion)
+	c.JSON(http.StatusOK, gin.H{"ok": true})
+}
+
+func (a *API) release(c *gin.Context) {
+	var req attemptRequest
+	id, err := jobID(c)
+	if err == nil {
+		err = bind(c, 4<<10, &req)
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := a.Queue.Release(context.WithoutCancel(c.Request.Context()), runnerOf(c).ID, id, req.Attempt); err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.Queue.Log.InfoContext(c.Request.Context(), "job released by its runner", "job", id, "attempt", req.Attempt)
 	c.JSON(http.StatusOK, gin.H{"ok": true})
 }

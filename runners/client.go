@@ -127,6 +127,11 @@ func (c *Client) finish(ctx context.Context, id int64, req finishRequest) error 
 	return err
 }
 
+func (c *Client) release(ctx context.Context, id int64, attempt int) error {
+	_, err := c.do(ctx, fmt.Sprintf("/api/runner/jobs/%d/release", id), 10*time.Second, attemptRequest{Attempt: attempt}, nil)
+	return err
+}
+
 // permanent reports errors that retrying the same request cannot fix.
 func permanent(err error) bool {
 	var ae *APIError

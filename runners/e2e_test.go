@@ -164,6 +164,31 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("survivor attempt 2 log:\n%s", log)
 		}
 
+		// SIGTERM the runner holding a job: it kills the job and releases it, so the other
+		// runner starts it at once, without counting an attempt (leases here are 1.5 s, so
+		// finishing within one second shows no lease had to lapse).
+		other.stop(t) // the last runner standing; a fresh one takes the next job
+		third := startRunner(t, f, "gamma", false, hidden, "linux")
+		handback := enqueue(spec("handback", true, []string{"linux"}, Step{"slow", `echo begin; sleep 30`}))
+		waitFor(t, 20*time.Second, "the handback job to start", func() bool {
+			return strings.Contains(logText(t, f.q, handback.ID, 0), "begin")
+		})
+		stopped := time.Now()
+		third.stop(t)
+		waitFor(t, 10*time.Second, "the released job to be queued again", func() bool {
+			j, err := f.q.Get(ctx, handback.ID)
+			return err == nil && j.State == Queued
+		})
+		if d := time.Since(stopped); d > time.Second+500*time.Millisecond {
+			t.Errorf("released job queued again %v after SIGTERM; want well under the lease", d)
+		}
+		if j, _ := f.q.Get(ctx, handback.ID); j.Attempt != 0 {
+			t.Errorf("released job has %d attempts counted, want 0", j.Attempt)
+		}
+		if err := f.q.Cancel(ctx, handback.ID, "test over"); err != nil {
+			t.Fatal(err)
+		}
+
 		for _, tok := range src.secrets() {
 			for _, j := range []Job{pass, fail, timeout, hang, untrusted, survivor} {
 				for a := 1; a <= 2; a++ {

@@ -122,7 +122,7 @@ func stoppedOutcome(ctx context.Context, killedAt time.Time) (outcome, bool) {
 	case errors.Is(cause, errLost):
 		return outcome{conclusion: InfraFailure, lost: true, killedAt: killedAt, message: "lease lost"}, true
 	}
-	return outcome{conclusion: InfraFailure, lost: true, killedAt: killedAt, message: "runner stopping"}, true
+	return outcome{conclusion: InfraFailure, stopping: true, killedAt: killedAt, message: "the runner is stopping"}, true
 }
 
 // runGroup runs cmd in its own process group. When ctx ends it sends SIGTERM to the whole

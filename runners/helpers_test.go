@@ -13,9 +13,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,10 +41,13 @@ func TestMain(m *testing.M) {
 			Hide:      filepath.SplitList(os.Getenv("GRADFORGE_TEST_AGENT_HIDE")),
 			Log:       slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		}
-		if err := a.Run(context.Background()); err != nil {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		if err := a.Run(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "agent:", err)
 			os.Exit(1)
 		}
+		stop()
 		os.Exit(0)
 	}
 	gin.SetMode(gin.ReleaseMode)
@@ -264,6 +269,24 @@ func startRunner(t *testing.T, f *forge, name string, untrusted bool, hide strin
 		}
 	})
 	return p
+}
+
+// stop sends SIGTERM, a graceful stop, and waits for the process to exit.
+func (p *runnerProc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("runner %s after SIGTERM: %v", p.name, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Errorf("runner %s still running 15 s after SIGTERM", p.name)
+		p.cmd.Process.Kill()
+		<-done
+	}
 }
 
 func (p *runnerProc) kill() {

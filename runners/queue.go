@@ -346,6 +346,33 @@ func (q *Queue) Next(ctx context.Context, r Runner, hold time.Duration) (*Assign
 	}
 }
 
+// Release puts a job the runner holds back in the queue at once, without counting the
+// attempt and dropping that attempt's log: the runner is stopping (or never received the
+// job because its poll hung up), and waiting for the lease to lapse would only delay it.
+func (q *Queue) Release(ctx context.Context, runnerID, jobID int64, attempt int) error {
+	err := q.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE runner_jobs SET state = 'queued', attempts = attempts - 1, lease_until_ms = 0
+			WHERE id = ? AND runner_id = ? AND attempts = ? AND state = 'running'`, jobID, runnerID, attempt)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrLeaseLost
+		}
+		// The attempt number is used again by the next runner; its log starts afresh.
+		return tx.Exec(`DELETE FROM runner_job_logs WHERE job_id = ? AND attempt = ?`, jobID, attempt).Error
+	})
+	if err != nil {
+		return fmt.Errorf("release job %d attempt %d: %w", jobID, attempt, err)
+	}
+	j, err := q.Get(ctx, jobID)
+	if err == nil {
+		q.wake(j.Spec.Labels, j.Spec.Trusted)
+		q.notify(ctx, j.Spec.Trusted, j.Spec.Labels, false)
+	}
+	return nil
+}
+
 // HeartbeatAnswer tells a runner whether to keep going.
 type HeartbeatAnswer struct {
 	Cancel     bool

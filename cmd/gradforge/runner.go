@@ -156,7 +156,7 @@ func runnerRunCmd() *cobra.Command {
 		Use:   "run",
 		Short: "Poll the forge for jobs and run them until stopped",
 		Long: `run polls the forge for jobs, one at a time. SIGINT or SIGTERM stops it; a job it was running
-is killed and goes back to the queue when its lease lapses.`,
+is killed and handed back to the queue for another runner.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := readRunnerConfig(config)
