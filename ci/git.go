@@ -151,45 +151,53 @@ func (r Repo) blobs(ctx context.Context, objs []string) ([][]byte, error) {
 	return res, nil
 }
 
+// worktreeFiles reads the files git would see under dir in the working tree: tracked ones
+// and untracked ones that .gitignore does not exclude (so build outputs never count).
 func (r Repo) worktreeFiles(dir string, keep func(string) bool) (map[string][]byte, error) {
-	top, err := r.Toplevel(context.Background())
+	ctx := context.Background()
+	top, err := r.Toplevel(ctx)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := r.worktreePaths(ctx, top, dir)
 	if err != nil {
 		return nil, err
 	}
 	files := map[string][]byte{}
-	root := filepath.Join(top, filepath.FromSlash(dir))
-	err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && p == root {
-				return filepath.SkipDir
-			}
-			return err
+	for _, p := range paths {
+		if !keep(p) {
+			continue
 		}
-		if d.IsDir() {
-			if d.Name() == ".git" {
-				return filepath.SkipDir
-			}
-			return nil
+		b, err := os.ReadFile(filepath.Join(top, filepath.FromSlash(p)))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted but not yet committed
+		} else if err != nil {
+			return nil, fmt.Errorf("read working tree: %w", err)
 		}
-		rel, err := filepath.Rel(top, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if !d.Type().IsRegular() || !keep(rel) {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		files[rel] = b
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read working tree %s: %w", root, err)
+		files[p] = b
 	}
 	return files, nil
+}
+
+// worktreePaths lists the tracked and unignored untracked files under dir ("" for all).
+func (r Repo) worktreePaths(ctx context.Context, top, dir string) ([]string, error) {
+	args := []string{"-C", top, "ls-files", "-z", "--cached", "--others", "--exclude-standard"}
+	if dir != "" {
+		args = append(args, "--", dir)
+	}
+	out, err := r.git(ctx, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	seen := map[string]bool{}
+	for _, p := range strings.Split(string(out), "\x00") {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			paths = append(paths, p)
+		}
+	}
+	return paths, nil
 }
 
 // Export writes the tree of a commit into dst (created if missing) with `git archive`, so a
@@ -203,7 +211,7 @@ func (r Repo) Export(ctx context.Context, sha, dst string) error {
 		if err != nil {
 			return err
 		}
-		return copyTree(top, dst)
+		return r.copyTree(ctx, top, dst)
 	}
 	tarball, err := r.git(ctx, nil, "archive", "--format=tar", sha)
 	if err != nil {
@@ -217,28 +225,34 @@ func (r Repo) Export(ctx context.Context, sha, dst string) error {
 	return nil
 }
 
-// copyTree copies the working tree (without .git) for builds of uncommitted work.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+// copyTree copies the working tree's files that git sees (tracked, or untracked and not
+// ignored) for builds of uncommitted work; ignored build outputs stay behind.
+func (r Repo) copyTree(ctx context.Context, top, dst string) error {
+	paths, err := r.worktreePaths(ctx, top, "")
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		src := filepath.Join(top, filepath.FromSlash(p))
+		st, err := os.Lstat(src)
+		if errors.Is(err, os.ErrNotExist) || (err == nil && !st.Mode().IsRegular()) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("copy working tree: %w", err)
+		}
+		b, err := os.ReadFile(src)
 		if err != nil {
-			return err
+			return fmt.Errorf("copy working tree: %w", err)
 		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			if d.Name() == ".git" {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		out := filepath.Join(dst, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return fmt.Errorf("copy working tree: %w", err)
 		}
-		if !d.Type().IsRegular() {
-			return nil
+		if err := os.WriteFile(out, b, st.Mode().Perm()); err != nil {
+			return fmt.Errorf("copy working tree: %w", err)
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
+	}
+	return nil
 }
 
 // short abbreviates a SHA for messages.

@@ -2,6 +2,8 @@ package ci
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -157,6 +159,27 @@ func TestLinesFromEmptyTreeAndWorktree(t *testing.T) {
 	}
 	if wt.Head != 5 {
 		t.Errorf("working tree total = %d, want 5 (uncommitted b.go counts)", wt.Head)
+	}
+
+	// Ignored files are build outputs: they neither count nor get copied for a build.
+	r.commitless(".gitignore", "/framework/gen_ignored.go\n/big.bin\n")
+	r.commitless("framework/gen_ignored.go", "package a\nvar g = 1\n")
+	r.commitless("big.bin", "not source")
+	wt, err = Lines(ctx(t), r.repo(), Core{}, head, Worktree, DefaultBudget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wt.Head != 5 {
+		t.Errorf("working tree total = %d, want 5 (the ignored file does not count)", wt.Head)
+	}
+	dst := t.TempDir()
+	if err := r.repo().Export(ctx(t), Worktree, dst); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{"framework/a.go": true, "framework/b.go": true, "big.bin": false, "framework/gen_ignored.go": false, ".git": false} {
+		if _, err := os.Stat(filepath.Join(dst, p)); (err == nil) != want {
+			t.Errorf("export of the working tree: %s present = %v, want %v", p, err == nil, want)
+		}
 	}
 }
 
