@@ -35,6 +35,9 @@ func (t *Tensor) Backward() {
 			}
 			x.Grad = g
 		}
+		if len(x.src) == 0 { // a leaf, or a detached value whose node still names its op
+			continue
+		}
 		for j, sg := range vjp(x, g) {
 			s := x.src[j]
 			if sg == nil || !needsGrad(s, nil) {
