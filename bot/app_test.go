@@ -89,7 +89,7 @@ func TestChecksForCI(t *testing.T) {
 	if err := h.bot.rememberRepo(ctx, repo, 1); err != nil {
 		t.Fatal(err)
 	}
-	k := Checks{Bot: h.bot}
+	k := NewChecks(h.bot)
 	id, err := k.CreateCheckRun(ctx, repo, ci.CheckRun{Name: "parity", HeadSHA: "abc", Status: ci.InProgress, ExternalID: "run-1"})
 	if err != nil {
 		t.Fatal(err)

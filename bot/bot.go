@@ -40,6 +40,9 @@ func (b *Bot) log() *slog.Logger {
 
 // Handle processes one delivery; it is idempotent (see Handler).
 func (b *Bot) Handle(ctx context.Context, d Delivery) error {
+	if err := d.ParseHead(); err != nil {
+		return Permanent(err)
+	}
 	if d.Repo != "" && d.InstallationID > 0 {
 		if err := b.rememberRepo(ctx, d.Repo, d.InstallationID); err != nil {
 			return err
@@ -329,13 +332,6 @@ func coAuthors(ctx context.Context, gh *github.Client, repo string, number int) 
 // here rather than with go-github's types because real payloads carry timestamps in a
 // format those types reject ("2018-04-25 20:42:10").
 type checkEvent struct {
-	Action       string `json:"action"`
-	Installation struct {
-		ID int64 `json:"id"`
-	} `json:"installation"`
-	Repository struct {
-		FullName string `json:"full_name"`
-	} `json:"repository"`
 	Sender struct {
 		Login string `json:"login"`
 	} `json:"sender"`
@@ -371,13 +367,13 @@ func (b *Bot) onCheck(ctx context.Context, d Delivery) error {
 	if err := json.Unmarshal(d.Payload, &e); err != nil {
 		return Permanent(fmt.Errorf("parse %s payload: %w", d.Event, err))
 	}
-	req := CheckRequest{InstallationID: e.Installation.ID, Repo: e.Repository.FullName, Action: e.Action, Sender: strings.ToLower(e.Sender.Login)}
+	req := CheckRequest{InstallationID: d.InstallationID, Repo: d.Repo, Action: d.Action, Sender: strings.ToLower(e.Sender.Login)}
 	var pulls []checkPullRef
 	switch {
-	case d.Event == "check_suite" && e.CheckSuite != nil && (e.Action == "requested" || e.Action == "rerequested"):
+	case d.Event == "check_suite" && e.CheckSuite != nil && (d.Action == "requested" || d.Action == "rerequested"):
 		s := e.CheckSuite
 		req.HeadSHA, req.HeadBranch, req.SuiteID, pulls = s.HeadSHA, s.HeadBranch, s.ID, s.PullRequests
-	case d.Event == "check_run" && e.CheckRun != nil && (e.Action == "rerequested" || e.Action == "requested_action"):
+	case d.Event == "check_run" && e.CheckRun != nil && (d.Action == "rerequested" || d.Action == "requested_action"):
 		r := e.CheckRun
 		req.HeadSHA, req.SuiteID, req.CheckRunID, req.Name, req.ExternalID, pulls = r.HeadSHA, r.CheckSuite.ID, r.ID, r.Name, r.ExternalID, r.PullRequests
 		req.Identifier = e.RequestedAction.Identifier
@@ -398,7 +394,7 @@ func (b *Bot) onCheck(ctx context.Context, d Delivery) error {
 		return nil
 	}
 	if err != nil && !isRefusal(err) {
-		return fmt.Errorf("ci on %s %s: %w", d.Event, e.Action, err)
+		return fmt.Errorf("ci on %s %s: %w", d.Event, d.Action, err)
 	}
 	return nil
 }

@@ -170,7 +170,7 @@ func (w *Workers) Claim(ctx context.Context) (*Job, error) {
 		return nil, fmt.Errorf("load delivery %s: %w", rows[0].DeliveryID, err)
 	}
 	j.Delivery = Delivery{ID: d.DeliveryID, Event: d.Event, Payload: d.Payload}
-	j.Delivery.ParseHead() // a bad payload is the handler's to report
+	j.Delivery.ParseHead() // for the log lines; a bad payload is the handler's to report
 	return j, nil
 }
 
