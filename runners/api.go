@@ -201,22 +201,25 @@ func (a *API) next(c *gin.Context) {
 	})
 }
 
-func jobID(c *gin.Context) (int64, error) {
+// jobRequest reads the job id from the path and the JSON body into v; on bad input it
+// answers the request itself and returns false.
+func (a *API) jobRequest(c *gin.Context, limit int64, v any) (int64, bool) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%w: bad job id %q", ErrBadRequest, c.Param("id"))
+		a.fail(c, fmt.Errorf("%w: bad job id %q", ErrBadRequest, c.Param("id")))
+		return 0, false
 	}
-	return id, nil
+	if err := bind(c, limit, v); err != nil {
+		a.fail(c, err)
+		return 0, false
+	}
+	return id, true
 }
 
 func (a *API) heartbeat(c *gin.Context) {
 	var req attemptRequest
-	id, err := jobID(c)
-	if err == nil {
-		err = bind(c, 4<<10, &req)
-	}
-	if err != nil {
-		a.fail(c, err)
+	id, ok := a.jobRequest(c, 4<<10, &req)
+	if !ok {
 		return
 	}
 	ans, err := a.Queue.Heartbeat(c.Request.Context(), runnerOf(c).ID, id, req.Attempt)
@@ -229,12 +232,8 @@ func (a *API) heartbeat(c *gin.Context) {
 
 func (a *API) logs(c *gin.Context) {
 	var req logRequest
-	id, err := jobID(c)
-	if err == nil {
-		err = bind(c, 2*MaxChunkBytes, &req)
-	}
-	if err != nil {
-		a.fail(c, err)
+	id, ok := a.jobRequest(c, 2*MaxChunkBytes, &req)
+	if !ok {
 		return
 	}
 	trunc, err := a.Queue.AppendLog(c.Request.Context(), runnerOf(c).ID, id, req.Attempt, req.Seq, req.Data)
@@ -247,17 +246,13 @@ func (a *API) logs(c *gin.Context) {
 
 func (a *API) finish(c *gin.Context) {
 	var req finishRequest
-	id, err := jobID(c)
-	if err == nil {
-		err = bind(c, 2*MaxResultBytes, &req)
-	}
-	if err != nil {
-		a.fail(c, err)
+	id, ok := a.jobRequest(c, 2*MaxResultBytes, &req)
+	if !ok {
 		return
 	}
 	// Finishing must not be undone by the runner hanging up right after sending.
 	ctx := context.WithoutCancel(c.Request.Context())
-	err = a.Queue.Finish(ctx, runnerOf(c).ID, id, req.Attempt, Report{
+	err := a.Queue.Finish(ctx, runnerOf(c).ID, id, req.Attempt, Report{
 		Conclusion: req.Conclusion, ExitCode: req.ExitCode, Message: req.Message, Files: req.Files, KilledAt: req.KilledAt,
 	})
 	if err != nil {
@@ -270,12 +265,8 @@ func (a *API) finish(c *gin.Context) {
 
 func (a *API) release(c *gin.Context) {
 	var req attemptRequest
-	id, err := jobID(c)
-	if err == nil {
-		err = bind(c, 4<<10, &req)
-	}
-	if err != nil {
-		a.fail(c, err)
+	id, ok := a.jobRequest(c, 4<<10, &req)
+	if !ok {
 		return
 	}
 	if err := a.Queue.Release(context.WithoutCancel(c.Request.Context()), runnerOf(c).ID, id, req.Attempt); err != nil {

@@ -12,14 +12,17 @@ import (
 	"gorm.io/gorm"
 )
 
+// benchDBs are the databases each benchmark runs on.
+var benchDBs = []struct {
+	name string
+	db   func(testing.TB) *gorm.DB
+}{{"sqlite", dbtest.SQLite}, {"postgres", dbtest.Postgres}}
+
 // BenchmarkDispatch measures dispatch latency: from the start of Enqueue until a runner
 // holding a long poll over HTTP has the job, with 8 runners polling. It reports the p50 and
 // p95 in milliseconds; the goal is p50 < 100 ms.
 func BenchmarkDispatch(b *testing.B) {
-	for _, kind := range []struct {
-		name string
-		db   func(testing.TB) *gorm.DB
-	}{{"sqlite", dbtest.SQLite}, {"postgres", dbtest.Postgres}} {
+	for _, kind := range benchDBs {
 		b.Run(kind.name, func(b *testing.B) {
 			f := newForgeTB(b, kind.db(b))
 			ctx, cancel := context.WithCancel(context.Background())
@@ -61,10 +64,7 @@ func BenchmarkDispatch(b *testing.B) {
 // BenchmarkEnqueue is the reference for BenchmarkDispatch: the cost of Enqueue alone (one
 // insert transaction and a read back), which dispatch latency includes.
 func BenchmarkEnqueue(b *testing.B) {
-	for _, kind := range []struct {
-		name string
-		db   func(testing.TB) *gorm.DB
-	}{{"sqlite", dbtest.SQLite}, {"postgres", dbtest.Postgres}} {
+	for _, kind := range benchDBs {
 		b.Run(kind.name, func(b *testing.B) {
 			f := newForgeTB(b, kind.db(b))
 			ctx := context.Background()

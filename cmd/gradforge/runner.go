@@ -190,6 +190,15 @@ is killed and handed back to the queue for another runner.`,
 	return envHelp(cmd)
 }
 
+// parseID reads a job or runner id given on the command line.
+func parseID(what, arg string) (int64, error) {
+	id, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%s id %q is not a positive number", what, arg)
+	}
+	return id, nil
+}
+
 func openDB(cmd *cobra.Command, dsn string) (context.Context, func(), *runners.Registry, error) {
 	ctx, done, _, reg, err := openQueue(cmd, dsn)
 	return ctx, done, reg, err
@@ -284,9 +293,9 @@ func runnerRevokeCmd() *cobra.Command {
 		Short: "Revoke a runner's credential",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseInt(args[0], 10, 64)
+			id, err := parseID("runner", args[0])
 			if err != nil {
-				return fmt.Errorf("runner id %q is not a number", args[0])
+				return err
 			}
 			ctx, done, reg, err := openDB(cmd, dsn)
 			if err != nil {
@@ -376,9 +385,9 @@ func runnerJobCmd() *cobra.Command {
 log chunks until the job finishes, and exits 1 unless the job succeeded.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseInt(args[0], 10, 64)
+			id, err := parseID("job", args[0])
 			if err != nil {
-				return fmt.Errorf("job id %q is not a number", args[0])
+				return err
 			}
 			ctx, done, q, _, err := openQueue(cmd, dsn)
 			if err != nil {
@@ -446,9 +455,9 @@ func runnerCancelCmd() *cobra.Command {
 		Short: "Cancel a job; a running one is killed by its runner within seconds",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseInt(args[0], 10, 64)
+			id, err := parseID("job", args[0])
 			if err != nil {
-				return fmt.Errorf("job id %q is not a number", args[0])
+				return err
 			}
 			ctx, done, q, _, err := openQueue(cmd, dsn)
 			if err != nil {
