@@ -194,7 +194,7 @@ func relErr(got, want []float64) float64 {
 
 // Order sorts results by case (in the order) and, within a case, torch first.
 func Order(rs []Result) []Result {
-	rank := map[string]int{"copy": 0, "product6": 1, "product6_compiled": 2, "sum": 3, "softmax": 4, "matmul_f32": 5, "matmul_f16": 6}
+	rank := map[string]int{"copy": 0, "product6": 1, "product6_compiled": 2, "sum": 3, "softmax": 4, "matmul_f32": 5, "matmul_f16": 6, "train_step": 7}
 	impl := map[string]int{"torch": 0, "gradforge": 1, "gradforge kernels": 2, "runtime": 3}
 	slices.SortStableFunc(rs, func(a, b Result) int {
 		if d := rank[a.Case] - rank[b.Case]; d != 0 {

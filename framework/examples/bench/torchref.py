@@ -65,6 +65,22 @@ def main():
         p, q = torch.randn(mm, mm, device=dev, dtype=dt), torch.randn(mm, mm, device=dev, dtype=dt)
         ms = timed(lambda: p @ q, a.reps)
         r[name] = {"ms": ms, "flops": 2 * mm ** 3}
+    batch = 64 if a.small else 512
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(1600, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    xb, yb = torch.randn(batch, 1, 28, 28, device=dev), torch.randint(0, 10, (batch,), device=dev)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+
+    r["train_step"] = {"ms": timed(step, max(3, a.reps // 4))}
     json.dump(out, sys.stdout)
     print()
 

@@ -1,0 +1,97 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/gradforge/gradforge/framework/nn"
+	"github.com/gradforge/gradforge/framework/runtime"
+	"github.com/gradforge/gradforge/framework/tensor"
+)
+
+// cnn is the Fashion-MNIST model both sides train (torchref.py builds the same):
+// conv 1→32 3×3, ReLU, max-pool 2; conv 32→64 3×3, ReLU, max-pool 2; linear 1600→128, ReLU;
+// linear 128→10.
+type cnn struct {
+	C1, C2 *nn.Conv2d
+	L1, L2 *nn.Linear
+}
+
+func (m *cnn) forward(x *tensor.Tensor) *tensor.Tensor {
+	h := nn.MaxPool2d(m.C1.Forward(x).Relu(), 2, tensor.Window{})
+	h = nn.MaxPool2d(m.C2.Forward(h).Relu(), 2, tensor.Window{})
+	h = h.Reshape(h.Shape()[0], -1)
+	return m.L2.Forward(m.L1.Forward(h).Relu())
+}
+
+// TrainStep times one SGD step of the CNN at batch 512 (64 with Small) on random images:
+// forward, cross-entropy, backward and the parameter update, realized together.
+func TrainStep(dev *runtime.CUDA, o Options, sz Sizes) Result {
+	batch := 512
+	if o.Small {
+		batch = 64
+	}
+	r := Result{Case: "train_step", Impl: "gradforge", Note: fmt.Sprintf("batch %d", batch)}
+	old, had := os.LookupEnv("DEVICE")
+	os.Setenv("DEVICE", "CUDA") // layers and constants are made on the default device
+	defer func() {
+		if had {
+			os.Setenv("DEVICE", old)
+		} else {
+			os.Unsetenv("DEVICE")
+		}
+	}()
+	err := tensor.Try(func() {
+		m := &cnn{C1: nn.NewConv2d(1, 32, 3, tensor.Window{}, true), C2: nn.NewConv2d(32, 64, 3, tensor.Window{}, true),
+			L1: nn.NewLinear(1600, 128, true), L2: nn.NewLinear(128, 10, true)}
+		params := nn.Parameters(m)
+		rng := rand.New(rand.NewPCG(1, 2))
+		labels := make([]int32, batch)
+		for i := range labels {
+			labels[i] = int32(rng.IntN(10))
+		}
+		x, y := tensor.Randn(batch, 1, 28, 28), tensor.FromSlice(labels, batch)
+		if err := tensor.Realize(x, y); err != nil {
+			panic(err)
+		}
+		var loss *tensor.Tensor
+		step := func() error {
+			for _, p := range params {
+				p.Grad = nil
+			}
+			loss = nn.CrossEntropy(m.forward(x), y, 0)
+			loss.Backward()
+			out := []*tensor.Tensor{loss}
+			for _, p := range params {
+				out = append(out, p.Assign(p.Detach().Sub(p.Grad.Mul(0.01))))
+			}
+			return tensor.Realize(out...)
+		}
+		first := math.NaN()
+		ms, err := median(max(3, o.Reps/4), func() (time.Duration, error) {
+			t, err := dev.Time(step)
+			if math.IsNaN(first) && err == nil {
+				first, _ = loss.Item()
+			}
+			return t, err
+		})
+		if err != nil {
+			panic(err)
+		}
+		last, err := loss.Item()
+		if err != nil {
+			panic(err)
+		}
+		if math.IsNaN(last) || !(last < first) {
+			panic(fmt.Errorf("loss went from %v to %v on a fixed batch; training is broken", first, last))
+		}
+		r.Ms = ms
+	})
+	if err != nil {
+		r.Err = err.Error()
+	}
+	return r
+}
