@@ -54,10 +54,11 @@ func AvgPool2d(x *T, kernel int, opt tensor.Window) *T { return x.AvgPool([]int{
 // BatchNorm normalises over every dim but the channel dim (1) with batch statistics in
 // training and running statistics in evaluation, as PyTorch's BatchNorm1d/2d/3d do.
 type BatchNorm struct {
-	Weight, Bias            *T
-	RunningMean, RunningVar *T
-	Eps, Momentum           float64 `nn:"-"`
-	Training                bool    `nn:"-"`
+	Weight, Bias  *T
+	RunningMean   *T      `nn:"running_mean"` // PyTorch's names, so state dicts carry over
+	RunningVar    *T      `nn:"running_var"`
+	Eps, Momentum float64 `nn:"-"`
+	Training      bool    `nn:"-"`
 }
 
 // NewBatchNorm makes a BatchNorm over c channels in training mode.
