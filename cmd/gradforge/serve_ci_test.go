@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-github/v62/github"
 	"github.com/gradforge/gradforge/bot"
@@ -57,3 +60,47 @@ func TestCIWiring(t *testing.T) {
 }
 
 func runnersFilter(repo string) runners.JobFilter { return runners.JobFilter{Repo: repo} }
+
+// TestServePullRequestCreatesChecks runs the real binary: a signed pull_request webhook goes
+// in through the bot, and ci creates the three check runs on the fake GitHub and queues the
+// jobs, which the web API then lists.
+func TestServePullRequestCreatesChecks(t *testing.T) {
+	gh := githubtest.New(t)
+	const repo = "Codertocat/Hello-World"
+	gh.SetPermission(repo, "codertocat", "admin")
+	gh.SetUser("codertocat", time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC))
+	dir := t.TempDir()
+	_, url := startServe(t, dir, nil, "--github-token", "test-token", "--github-api-url", gh.URL+"/", "--webhook-secret", "s3cret",
+		"--ci-details-url", "https://forge.test")
+	f := fixturePath(t, "pull_request/synchronize.payload.json")
+	if out, err := replay(t, dir, f, "--url", url, "--webhook-secret", "s3cret", "--delivery", "pr-1"); err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var runs []githubtest.CheckRun
+	for time.Now().Before(deadline) {
+		if runs = gh.CheckRuns(repo); len(runs) >= 3 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	names := map[string]githubtest.CheckRun{}
+	for _, r := range runs {
+		names[r.Name] = r
+	}
+	for _, g := range ci.Gates {
+		c, ok := names[g]
+		if !ok || c.HeadSHA != "ec26c3e57ca3a959ca5aad62de7213c562f8c821" || c.Status != ci.Queued || !strings.HasPrefix(c.DetailsURL, "https://forge.test/runs/") {
+			t.Errorf("%s check run: %+v (all: %+v)", g, c, runs)
+		}
+	}
+	resp, err := http.Get(url + "/api/runs?repo=" + repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"lines"`) || !strings.Contains(string(body), "ec26c3e57ca3a959ca5aad62de7213c562f8c821") {
+		t.Errorf("GET /api/runs: %d %s", resp.StatusCode, body)
+	}
+}
