@@ -14,6 +14,8 @@ need_go_tool() { command -v "$1" >/dev/null 2>&1 || { echo "== installing $2"; g
 need_deb gcc
 need_deb git
 need_deb python3-numpy
+need_deb python3-torch
+need_deb dataset-fashion-mnist
 need_deb bubblewrap
 need_deb chromium
 need_go_tool stripe-mock github.com/stripe/stripe-mock@latest
