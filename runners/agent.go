@@ -86,6 +86,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.Sandbox != "auto" && a.Sandbox != "bwrap" && a.Sandbox != "none" {
 		return fmt.Errorf("sandbox %q: want auto, bwrap or none", a.Sandbox)
 	}
+	release, err := lockWorkDir(a.WorkDir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	reapStale(a.WorkDir, a.Log)
 	a.Log.Info("runner polling for jobs", "url", a.Client.URL, "name", a.Info.Name, "labels", a.Info.Labels, "gpu", a.Info.GPU)
 	backoff := time.Second
 	for ctx.Err() == nil {
