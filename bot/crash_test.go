@@ -23,6 +23,7 @@ import (
 // GRADFORGE_BOT_CHILD set, the test binary serves intake and workers on the database in
 // GRADFORGE_BOT_CHILD_DB until it is killed.
 func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
 	if os.Getenv("GRADFORGE_BOT_CHILD") == "1" {
 		if err := childServer(); err != nil {
 			fmt.Fprintln(os.Stderr, "child server:", err)

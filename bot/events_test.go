@@ -499,3 +499,22 @@ func TestMalformedPayloadFailsForGood(t *testing.T) {
 		t.Fatalf("an event the bot does not handle: %v, want nil", err)
 	}
 }
+
+func TestIssueBodyCommands(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t))
+	h.gh.SetPermission(repo, "codertocat", "admin")
+	opened := fixture(t, "issues/opened.payload.json", func(m map[string]any) {
+		m["installation"] = map[string]any{"id": 1}
+		obj(m, "issue")["body"] = "Spotted a bug.\n\n/label bug\n/bounty $250"
+	})
+	if err := h.deliver(t, "issues", opened); err != nil {
+		t.Fatal(err)
+	}
+	number := int(obj(fixtureMap(t, "issues/opened.payload.json"), "issue")["number"].(float64))
+	if l := h.gh.Labels(repo, number); len(l) != 1 || l[0] != "bug" {
+		t.Fatalf("labels from the issue body = %q", l)
+	}
+	if len(h.bn.requests) != 1 || h.bn.requests[0].Cents != 25000 {
+		t.Fatalf("bounty from the issue body: %+v", h.bn.requests)
+	}
+}

@@ -47,6 +47,10 @@ type Workers struct {
 	// and 10 minutes); MaxAttempts ends retrying (default 10).
 	Backoff, MaxBackoff time.Duration
 	MaxAttempts         int
+	// Retention is how long finished jobs, their deliveries and command records are kept
+	// (default 30 days; negative keeps them forever). GitHub redelivers only deliveries of the
+	// last three days, so deduplication needs far less.
+	Retention time.Duration
 
 	owner string
 	wake  chan struct{}
@@ -80,6 +84,9 @@ func (w *Workers) init() {
 		if w.MaxAttempts <= 0 {
 			w.MaxAttempts = 10
 		}
+		if w.Retention == 0 {
+			w.Retention = 30 * 24 * time.Hour
+		}
 		if w.Log == nil {
 			w.Log = slog.Default()
 		}
@@ -103,6 +110,13 @@ func (w *Workers) Wake() {
 func (w *Workers) Run(ctx context.Context) {
 	w.init()
 	var wg sync.WaitGroup
+	if w.Retention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.janitor(ctx)
+		}()
+	}
 	for i := 0; i < w.N; i++ {
 		wg.Add(1)
 		go func() {
@@ -235,6 +249,39 @@ func (w *Workers) finish(ctx context.Context, j *Job, state string, runAfter tim
 		w.Log.WarnContext(ctx, "bot job lease lost before it finished; another worker owns it now", "job", j.ID)
 	}
 	return nil
+}
+
+// janitor purges old records hourly until ctx is done.
+func (w *Workers) janitor(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := w.Purge(ctx, time.Now().UTC().Add(-w.Retention)); err != nil && ctx.Err() == nil {
+			w.Log.ErrorContext(ctx, "purge old bot jobs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Purge deletes finished jobs last updated before cutoff, deliveries received before it that
+// have no job left, and command records made before it.
+func (w *Workers) Purge(ctx context.Context, cutoff time.Time) error {
+	return w.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, q := range []string{
+			`DELETE FROM bot_jobs WHERE state IN ('done', 'failed') AND updated_at < ?`,
+			`DELETE FROM bot_deliveries WHERE received_at < ? AND delivery_id NOT IN (SELECT delivery_id FROM bot_jobs)`,
+			`DELETE FROM bot_commands WHERE created_at < ?`,
+		} {
+			if err := tx.Exec(q, cutoff).Error; err != nil {
+				return fmt.Errorf("purge: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 // JobState is a job's state as stored, for tests and the console.

@@ -166,3 +166,25 @@ func TestExpiredLeaseIsReclaimed(t *testing.T) {
 		}
 	})
 }
+
+func TestPurgeKeepsUnfinishedAndRecent(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		store(t, db, "old-done", "old-queued", "new-done")
+		old := time.Now().UTC().Add(-40 * 24 * time.Hour)
+		db.Exec(`UPDATE bot_jobs SET state = 'done', updated_at = ? WHERE delivery_id = 'old-done'`, old)
+		db.Exec(`UPDATE bot_jobs SET updated_at = ? WHERE delivery_id = 'old-queued'`, old)
+		db.Exec(`UPDATE bot_jobs SET state = 'done' WHERE delivery_id = 'new-done'`)
+		db.Exec(`UPDATE bot_deliveries SET received_at = ?`, old)
+		w := &Workers{DB: db}
+		if err := w.Purge(context.Background(), time.Now().UTC().Add(-30*24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		s := states(t, db)
+		if _, ok := s["old-done"]; ok || len(s) != 2 {
+			t.Fatalf("jobs after purge = %+v, want old-queued and new-done", s)
+		}
+		if n := countRows(t, db, "bot_deliveries"); n != 2 {
+			t.Fatalf("%d deliveries left, want 2 (those with a job)", n)
+		}
+	})
+}

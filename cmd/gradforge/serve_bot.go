@@ -28,6 +28,7 @@ type botFlags struct {
 	workers               int
 	lease, poll, backoff  time.Duration
 	maxAttempts           int
+	retention             time.Duration
 }
 
 func init() {
@@ -48,6 +49,7 @@ func init() {
 			fs.DurationVar(&f.poll, "bot-poll", time.Second, "how often idle webhook workers look for due jobs")
 			fs.DurationVar(&f.backoff, "bot-backoff", 2*time.Second, "first retry delay of a failed webhook job, doubled per attempt")
 			fs.IntVar(&f.maxAttempts, "bot-max-attempts", 10, "attempts before a webhook job is marked failed")
+			fs.DurationVar(&f.retention, "bot-retention", 30*24*time.Hour, "how long finished webhook jobs and deliveries are kept (negative: forever)")
 		},
 		start: func(s *Server) error { return startBot(s, f) },
 	})
@@ -69,7 +71,7 @@ func startBot(s *Server, f botFlags) error {
 	b.CI = ciForBot(s, b.ClientFor)
 	b.Bounties = bountiesForBot(s, b)
 	ciService(s).Checks = bot.NewChecks(b) // CI's summary goes in the bot's one comment
-	w := &bot.Workers{DB: s.DB, Handler: b.Handle, Log: log, N: f.workers, Lease: f.lease, Poll: f.poll, Backoff: f.backoff, MaxAttempts: f.maxAttempts}
+	w := &bot.Workers{DB: s.DB, Handler: b.Handle, Log: log, N: f.workers, Lease: f.lease, Poll: f.poll, Backoff: f.backoff, MaxAttempts: f.maxAttempts, Retention: f.retention}
 	in, err := bot.NewIntake(s.Ctx, s.DB, bot.IntakeConfig{Secrets: secrets, MaxBody: f.maxBody, Log: log, Wake: w.Wake})
 	if err != nil {
 		return err
