@@ -59,6 +59,9 @@ type Queue struct {
 	// MaxLogBytes bounds the stored log of each attempt; later chunks are dropped and the
 	// log ends with a note saying so.
 	MaxLogBytes int64
+	// Retention is how long the logs and result files of finished jobs are kept (the job
+	// rows themselves stay, for history); zero keeps them forever.
+	Retention time.Duration
 	// Log receives the queue's own messages.
 	Log *slog.Logger
 
@@ -74,12 +77,14 @@ type Queue struct {
 const MaxChunkBytes = 64 << 10
 
 // NewQueue returns a Queue on a migrated database with production defaults: 2-minute leases,
-// 2-second heartbeats, 3 attempts, 30-second long polls and 8 MiB of log per attempt.
+// 2-second heartbeats, 3 attempts, 30-second long polls, 8 MiB of log per attempt, and logs
+// kept for 30 days.
 func NewQueue(db *gorm.DB) *Queue {
 	return &Queue{
 		db: db, pg: migrations.DriverOf(db) == migrations.Postgres,
 		Lease: 2 * time.Minute, HeartbeatEvery: 2 * time.Second, MaxAttempts: 3,
-		Hold: 30 * time.Second, Poll: time.Second, MaxLogBytes: 8 << 20, Log: slog.Default(), replica: newReplicaID(),
+		Hold: 30 * time.Second, Poll: time.Second, MaxLogBytes: 8 << 20, Retention: 30 * 24 * time.Hour,
+		Log: slog.Default(), replica: newReplicaID(),
 	}
 }
 
@@ -670,17 +675,45 @@ func (q *Queue) Run(ctx context.Context, interval time.Duration) {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if _, err := q.Reap(ctx); err != nil && ctx.Err() == nil {
 			q.Log.ErrorContext(ctx, "reap leases", "err", err)
 		}
 		q.deliverAll(ctx) // retries deliveries that failed earlier
+		if q.Retention > 0 && time.Since(pruned) > time.Hour {
+			pruned = time.Now()
+			if n, err := q.Prune(ctx, pruned.Add(-q.Retention)); err != nil && ctx.Err() == nil {
+				q.Log.ErrorContext(ctx, "prune old job logs", "err", err)
+			} else if n > 0 {
+				q.Log.InfoContext(ctx, "pruned logs and results of old jobs", "jobs", n)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// Prune drops the logs and result files of jobs that finished and were delivered before
+// the given time, and returns how many jobs it pruned.
+func (q *Queue) Prune(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := q.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		old := `SELECT id FROM runner_jobs WHERE state = 'finished' AND delivered_at IS NOT NULL AND finished_at < ?`
+		if err := tx.Exec(`DELETE FROM runner_job_logs WHERE job_id IN (`+old+`)`, before.UTC()).Error; err != nil {
+			return err
+		}
+		res := tx.Exec(`UPDATE runner_jobs SET results = NULL, log_bytes = 0 WHERE id IN (`+old+`) AND results IS NOT NULL`, before.UTC())
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune jobs finished before %s: %w", before.Format(time.RFC3339), err)
+	}
+	return int(n), nil
 }
 
 func b2i(b bool) int {

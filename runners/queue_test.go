@@ -275,6 +275,27 @@ func TestQueue(t *testing.T) {
 				t.Fatalf("after the backoff: %d calls, %d accepted; want 2 and 1", flaky.calls, flaky.ok)
 			}
 		})
+		t.Run("prune drops old logs and results but keeps the job", func(t *testing.T) {
+			q, reg, _ := testQueue(t, fresh(t))
+			r := runner(t, reg, "prune", false)
+			j, _ := q.Enqueue(ctx, simple("prune"))
+			a, _ := q.claim(ctx, r)
+			q.AppendLog(ctx, r.ID, j.ID, a.Job.Attempt, 0, []byte("old log\n"))
+			q.Finish(ctx, r.ID, j.ID, a.Job.Attempt, Report{Conclusion: Success, Files: map[string][]byte{"r.json": []byte("{}")}})
+			if n, err := q.Prune(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+				t.Fatalf("Prune of an hour ago = %d, %v; want 0 (the job is newer)", n, err)
+			}
+			if n, err := q.Prune(ctx, time.Now().Add(time.Second)); err != nil || n != 1 {
+				t.Fatalf("Prune = %d, %v; want 1", n, err)
+			}
+			if log := logText(t, q, j.ID, 1); log != "" {
+				t.Errorf("log after prune %q", log)
+			}
+			got, err := q.Get(ctx, j.ID)
+			if res, _ := q.Result(ctx, j.ID); err != nil || got.Conclusion != Success || len(res.Files) != 0 {
+				t.Errorf("after prune: job %+v, %v, files %v", got.Conclusion, err, res.Files)
+			}
+		})
 		t.Run("log chunks are stored once, in order, and bounded", func(t *testing.T) {
 			q, reg, _ := testQueue(t, fresh(t))
 			q.MaxLogBytes = 10

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -20,7 +21,7 @@ func runnerQueue(s *Server) *runners.Queue {
 }
 
 func init() {
-	var lease, heartbeat, hold time.Duration
+	var lease, heartbeat, hold, retention time.Duration
 	var attempts int
 	var maxLog int64
 	registerServePart(servePart{
@@ -31,10 +32,16 @@ func init() {
 			fs.DurationVar(&hold, "runner-hold", 30*time.Second, "longest a runner's long poll for a job is held open")
 			fs.IntVar(&attempts, "runner-max-attempts", 3, "leases a job may have before it concludes as an infrastructure failure")
 			fs.Int64Var(&maxLog, "runner-max-log-bytes", 8<<20, "log bytes kept per job attempt; the rest is dropped with a note")
+			fs.DurationVar(&retention, "runner-log-retention", 30*24*time.Hour, "how long finished jobs' logs and result files are kept (0: forever)")
 		},
 		start: func(s *Server) error {
 			q := runnerQueue(s)
-			q.Lease, q.HeartbeatEvery, q.Hold, q.MaxAttempts, q.MaxLogBytes, q.Log = lease, heartbeat, hold, attempts, maxLog, s.Log
+			if lease <= 0 || heartbeat <= 0 || heartbeat >= lease || hold <= 0 || attempts < 1 || maxLog < 1024 || retention < 0 {
+				return fmt.Errorf("runner settings: need 0 < --runner-heartbeat (%v) < --runner-lease (%v), --runner-hold > 0 (%v), "+
+					"--runner-max-attempts ≥ 1 (%d), --runner-max-log-bytes ≥ 1024 (%d), --runner-log-retention ≥ 0 (%v)",
+					heartbeat, lease, hold, attempts, maxLog, retention)
+			}
+			q.Lease, q.HeartbeatEvery, q.Hold, q.MaxAttempts, q.MaxLogBytes, q.Retention, q.Log = lease, heartbeat, hold, attempts, maxLog, retention, s.Log
 			api := &runners.API{Queue: q, Registry: runners.NewRegistry(s.DB)}
 			api.Routes(s.Router)
 			// Reap lapsed leases at a fraction of the lease so a dead runner's job waits at
