@@ -10,7 +10,8 @@ import (
 // built from the BASE checkout ($GRADFORGE_BASE_DIR): a pull request cannot change the rule
 // that judges it. The lines gate then only reads the head's files from git objects; the
 // speed gate builds and runs the head's benchmarks (that is the code under test); the parity
-// gate runs the head's own testops suite and the base binary only reads its report.
+// gate runs the head's own testops suite, and the base binary reads its report and replays
+// the failing cases in the base's own suite with the same seed.
 func (s *Service) job(p pullRow, r Run) Job {
 	base := `"$GRADFORGE_WORKSPACE/gradforge-base"`
 	buildBase := Step{Name: "build gradforge from the base branch",
@@ -58,7 +59,7 @@ func (s *Service) job(p pullRow, r Run) Job {
 		j.Steps = []Step{buildBase,
 			{Name: "build gradforge at head", Run: `go build -o "$GRADFORGE_WORKSPACE/gradforge-head" ./cmd/gradforge`},
 			{Name: "testops suite", Run: fmt.Sprintf(`"$GRADFORGE_WORKSPACE/gradforge-head" testops%s --json "$GRADFORGE_WORKSPACE/testops.json" || test -s "$GRADFORGE_WORKSPACE/testops.json"`, dev)},
-			{Name: "parity gate", Run: fmt.Sprintf(`%s gate parity --repo . --head "$GRADFORGE_HEAD_SHA" --report "$GRADFORGE_WORKSPACE/testops.json" --json %s || test -s %s`, base, result, result)}}
+			{Name: "parity gate (replays failures at base)", Run: fmt.Sprintf(`%s gate parity --repo . --head "$GRADFORGE_HEAD_SHA" --report "$GRADFORGE_WORKSPACE/testops.json" --compare-base%s --json %s || test -s %s`, base, dev, result, result)}}
 	case GateSpeed:
 		if gpu != "" {
 			j.Labels = []string{gpu}

@@ -30,6 +30,10 @@ type ParityCase struct {
 	// Where the case is declared, found in the head's testops sources (for annotations).
 	Path string `json:"path,omitempty"`
 	Line int    `json:"line,omitempty"`
+	// BaseStatus is the failing case's status when the base's suite replays it with the same
+	// seed: "fail" (already broken before this pull request), "pass" (a new failure) or
+	// "missing" (a new case); empty when base was not compared.
+	BaseStatus string `json:"base_status,omitempty"`
 }
 
 // ParityReport is `gradforge testops --json`'s report plus what the gate adds.
@@ -72,12 +76,79 @@ func (r *ParityReport) Failed() []ParityCase {
 	return out
 }
 
-// Conclusion is failure when any case fails or the report is empty, success otherwise.
+// Conclusion is failure when a case fails that base did not already fail (or the report is
+// empty), neutral when every failure also fails at base (this pull request broke nothing),
+// success otherwise.
 func (r *ParityReport) Conclusion() string {
-	if len(r.Cases) == 0 || len(r.Failed()) > 0 {
+	if len(r.Cases) == 0 {
 		return Failure
 	}
-	return Success
+	failed := r.Failed()
+	if len(failed) == 0 {
+		return Success
+	}
+	for _, c := range failed {
+		if c.BaseStatus != "fail" {
+			return Failure
+		}
+	}
+	return Neutral
+}
+
+// CompareBase records, for each failing case, how the same case did at base (a report from
+// the base's suite run with the same seed, usually filtered to these cases).
+func (r *ParityReport) CompareBase(base *ParityReport) {
+	at := map[string]string{}
+	for _, c := range base.Cases {
+		at[c.Name] = c.Status
+	}
+	for i, c := range r.Cases {
+		if c.Status != "fail" {
+			continue
+		}
+		if st, ok := at[c.Name]; ok {
+			r.Cases[i].BaseStatus = st
+		} else {
+			r.Cases[i].BaseStatus = "missing"
+		}
+	}
+}
+
+// FailingFilter is a TESTOPS_FILTER that selects exactly the failing cases.
+func (r *ParityReport) FailingFilter() string {
+	var names []string
+	for _, c := range r.Failed() {
+		names = append(names, regexpQuote(c.Name))
+	}
+	return "^(" + strings.Join(names, "|") + ")$"
+}
+
+// newFailures counts failing cases that base did not already fail.
+func (r *ParityReport) newFailures() (n int, compared bool) {
+	for _, c := range r.Failed() {
+		if c.BaseStatus != "" {
+			compared = true
+		}
+		if c.BaseStatus != "fail" {
+			n++
+		}
+	}
+	return n, compared
+}
+
+// atBase says how a failing case did at base, for tables and annotations.
+func (c ParityCase) atBase() string {
+	switch c.BaseStatus {
+	case "fail":
+		return "fails at base too"
+	case "pass":
+		return "passes at base: new failure"
+	case "missing":
+		return "new case"
+	case "skip":
+		return "skipped at base"
+	}
+	return ""
 }
 
 // Title is the one-line outcome.
@@ -94,7 +165,11 @@ func (r *ParityReport) Title() string {
 			skip++
 		}
 	}
-	return fmt.Sprintf("%d failed, %d passed, %d skipped on %s", len(r.Failed()), pass, skip, r.Device)
+	failed := fmt.Sprint(len(r.Failed()))
+	if n, ok := r.newFailures(); ok {
+		failed = fmt.Sprintf("%d (%d new)", len(r.Failed()), n)
+	}
+	return fmt.Sprintf("%s failed, %d passed, %d skipped on %s", failed, pass, skip, r.Device)
 }
 
 // family is a case's op family; reports without one group by the name's first word.
@@ -188,9 +263,13 @@ func (r *ParityReport) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %d | %s | %d | %.3g | %.3g |\n", f.Family, f.Pass+f.Fail+f.Skip, f.Pass, fail, f.Skip, f.WorstFwd, f.WorstBwd)
 	}
 	if failed := r.Failed(); len(failed) > 0 {
-		b.WriteString("\n**Failing cases**\n\n| case | fwd max abs | fwd max rel | bwd max abs | bwd max rel | error |\n| --- | ---: | ---: | ---: | ---: | --- |\n")
+		b.WriteString("\n**Failing cases**\n\n| case | fwd max abs | fwd max rel | bwd max abs | bwd max rel | at base | error |\n| --- | ---: | ---: | ---: | ---: | --- | --- |\n")
 		for _, c := range failed {
-			fmt.Fprintf(&b, "| `%s` | %.3g | %.3g | %.3g | %.3g | %s |\n", c.Name, c.FwdMaxAbs, c.FwdMaxRel, c.BwdMaxAbs, c.BwdMaxRel, oneLine(c.Error))
+			at := c.atBase()
+			if at == "" {
+				at = "not compared"
+			}
+			fmt.Fprintf(&b, "| `%s` | %.3g | %.3g | %.3g | %.3g | %s | %s |\n", c.Name, c.FwdMaxAbs, c.FwdMaxRel, c.BwdMaxAbs, c.BwdMaxRel, at, oneLine(c.Error))
 		}
 		fmt.Fprintf(&b, "\nReplay one: `%s`\n", r.Replay(failed[0]))
 	}
@@ -212,7 +291,11 @@ func (r *ParityReport) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "%-16s %6d %6d %6d %6d %12.3g %12.3g\n", f.Family, f.Pass+f.Fail+f.Skip, f.Pass, f.Fail, f.Skip, f.WorstFwd, f.WorstBwd)
 	}
 	for _, c := range r.Failed() {
-		fmt.Fprintf(w, "FAIL %s: fwd %.3g (rel %.3g), bwd %.3g (rel %.3g) %s\n  replay: %s\n", c.Name, c.FwdMaxAbs, c.FwdMaxRel, c.BwdMaxAbs, c.BwdMaxRel, oneLine(c.Error), r.Replay(c))
+		at := ""
+		if c.BaseStatus != "" {
+			at = " [" + c.atBase() + "]"
+		}
+		fmt.Fprintf(w, "FAIL %s%s: fwd %.3g (rel %.3g), bwd %.3g (rel %.3g) %s\n  replay: %s\n", c.Name, at, c.FwdMaxAbs, c.FwdMaxRel, c.BwdMaxAbs, c.BwdMaxRel, oneLine(c.Error), r.Replay(c))
 	}
 	_, err := fmt.Fprintf(w, "parity: %s (TESTOPS_SEED=%d)\n", r.Title(), r.Seed)
 	return err
@@ -231,8 +314,15 @@ func (r *ParityReport) Annotations() []Annotation {
 		if c.Error != "" {
 			msg += "\n" + c.Error
 		}
+		if at := c.atBase(); at != "" {
+			msg += "\n" + at
+		}
 		msg += fmt.Sprintf("\nseed %d; replay: %s", r.Seed, r.Replay(c))
-		out = append(out, Annotation{Path: path, StartLine: line, EndLine: line, Level: LevelFailure, Title: "parity: " + c.Name, Message: msg})
+		level := LevelFailure
+		if c.BaseStatus == "fail" {
+			level = LevelWarning // not this pull request's doing
+		}
+		out = append(out, Annotation{Path: path, StartLine: line, EndLine: line, Level: level, Title: "parity: " + c.Name, Message: msg})
 	}
 	return out
 }
@@ -276,43 +366,93 @@ func (r *ParityReport) Locate(ctx context.Context, repo Repo, sha string) error 
 	return nil
 }
 
-// ParityOptions configure a local parity run.
+// ParityOptions configure a parity run.
 type ParityOptions struct {
 	Device string    // framework device (default CPU)
 	Filter string    // TESTOPS_FILTER
 	Seed   string    // TESTOPS_SEED, to replay
 	Log    io.Writer // the suite's own output
+	// CompareBase replays the failing cases on the base commit with the same seed, so each
+	// failure says whether this pull request caused it.
+	CompareBase bool
 }
 
-// Parity builds gradforge at a commit and runs its testops suite, then reads the report. The
-// suite exits non-zero when cases fail; that is a result, not an error, as long as it wrote
-// its report.
-func Parity(ctx context.Context, repo Repo, sha string, o ParityOptions) (*ParityReport, error) {
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
+// Parity builds gradforge at head and runs its testops suite, then reads the report; with
+// CompareBase it builds base too and replays the failures there.
+func Parity(ctx context.Context, repo Repo, baseSHA, headSHA string, o ParityOptions) (*ParityReport, error) {
 	work, err := os.MkdirTemp("", "gradforge-parity-")
 	if err != nil {
 		return nil, fmt.Errorf("parity gate: %w", err)
 	}
 	defer os.RemoveAll(work)
-	src := filepath.Join(work, "src")
-	if err := repo.Export(ctx, sha, src); err != nil {
+	bin, err := buildAt(ctx, repo, headSHA, filepath.Join(work, "head"))
+	if err != nil {
 		return nil, err
 	}
-	bin := filepath.Join(work, "gradforge")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gradforge")
-	build.Dir = src
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build gradforge at %s: %v\n%s", short(sha), err, tail(out, 4000))
+	rep, err := RunSuite(ctx, bin, filepath.Join(work, "head.json"), o)
+	if err != nil {
+		return nil, fmt.Errorf("testops at %s: %w", short(headSHA), err)
 	}
-	report := filepath.Join(work, "report.json")
+	rep.HeadSHA = headSHA
+	if err := rep.Locate(ctx, repo, headSHA); err != nil {
+		return nil, err
+	}
+	if o.CompareBase && len(rep.Failed()) > 0 && baseSHA != "" {
+		baseBin, err := buildAt(ctx, repo, baseSHA, filepath.Join(work, "base"))
+		if err != nil {
+			return nil, fmt.Errorf("base: %w", err)
+		}
+		if err := rep.ReplayAtBase(ctx, baseBin, filepath.Join(work, "base.json"), o); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// ReplayAtBase runs the failing cases with the base's gradforge (bin) and the same seed and
+// device, and records how each did there.
+func (r *ParityReport) ReplayAtBase(ctx context.Context, bin, report string, o ParityOptions) error {
+	if len(r.Failed()) == 0 {
+		return nil
+	}
+	o.Filter, o.Seed = r.FailingFilter(), strconv.FormatUint(r.Seed, 10)
+	if o.Device == "" {
+		o.Device = r.Device
+	}
+	base, err := RunSuite(ctx, bin, report, o)
+	if err != nil {
+		return fmt.Errorf("replay failures at base: %w", err)
+	}
+	r.CompareBase(base)
+	return nil
+}
+
+// buildAt exports a commit into dir and builds its gradforge there.
+func buildAt(ctx context.Context, repo Repo, sha, dir string) (string, error) {
+	if err := repo.Export(ctx, sha, dir); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, ".gradforge-bin")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gradforge")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build gradforge at %s: %v\n%s", short(sha), err, tail(out, 4000))
+	}
+	return bin, nil
+}
+
+// RunSuite runs `bin testops --json report` and reads the report. The suite exits non-zero
+// when cases fail; that is a result, not an error, as long as it wrote its report.
+func RunSuite(ctx context.Context, bin, report string, o ParityOptions) (*ParityReport, error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
 	args := []string{"testops", "--json", report}
 	if o.Device != "" {
 		args = append(args, "--device", o.Device)
 	}
 	run := exec.CommandContext(ctx, bin, args...)
-	run.Dir = src
+	run.Dir = filepath.Dir(report)
 	run.Env = os.Environ()
 	if o.Filter != "" {
 		run.Env = append(run.Env, "TESTOPS_FILTER="+o.Filter)
@@ -326,9 +466,9 @@ func Parity(ctx context.Context, repo Repo, sha string, o ParityOptions) (*Parit
 	f, err := os.Open(report)
 	if err != nil {
 		if runErr != nil {
-			return nil, fmt.Errorf("testops at %s wrote no report: %v\n%s", short(sha), runErr, tail(out.Bytes(), 4000))
+			return nil, fmt.Errorf("testops wrote no report: %v\n%s", runErr, tail(out.Bytes(), 4000))
 		}
-		return nil, fmt.Errorf("testops at %s: %w", short(sha), err)
+		return nil, fmt.Errorf("testops: %w", err)
 	}
 	defer f.Close()
 	rep, err := ReadParity(f)
@@ -337,11 +477,7 @@ func Parity(ctx context.Context, repo Repo, sha string, o ParityOptions) (*Parit
 	}
 	var exit *exec.ExitError
 	if runErr != nil && !errors.As(runErr, &exit) {
-		return nil, fmt.Errorf("testops at %s: %w", short(sha), runErr)
-	}
-	rep.HeadSHA = sha
-	if err := rep.Locate(ctx, repo, sha); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("testops: %w", runErr)
 	}
 	return rep, nil
 }

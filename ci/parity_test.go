@@ -104,19 +104,19 @@ func TestParityGate(t *testing.T) {
 	head := r.commit("head breaks Mul", map[string]string{
 		"framework/ops.go": strings.Replace(parityOps, "return a * b", "return a*b + 0.5", 1),
 	})
-	good, err := Parity(ctx(t), r.repo(), base, ParityOptions{})
+	good, err := Parity(ctx(t), r.repo(), "", base, ParityOptions{CompareBase: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if good.Conclusion() != Success || len(good.Cases) != 3 {
 		t.Errorf("base: %s with %d cases, want success with 3", good.Conclusion(), len(good.Cases))
 	}
-	bad, err := Parity(ctx(t), r.repo(), head, ParityOptions{})
+	bad, err := Parity(ctx(t), r.repo(), base, head, ParityOptions{CompareBase: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bad.Conclusion() != Failure {
-		t.Fatalf("head: %s, want failure", bad.Conclusion())
+	if bad.Conclusion() != Failure || !strings.HasPrefix(bad.Title(), "2 (2 new) failed") {
+		t.Fatalf("head: %s %q, want failure with two new failures", bad.Conclusion(), bad.Title())
 	}
 	anns := bad.Annotations()
 	if len(anns) != 2 {
@@ -126,18 +126,31 @@ func TestParityGate(t *testing.T) {
 	if a.Path != "testops/cases.go" || a.StartLine != 15 || a.Level != LevelFailure || a.Title != "parity: mul_scalar" {
 		t.Errorf("annotation at %s:%d %s %q", a.Path, a.StartLine, a.Level, a.Title)
 	}
-	for _, s := range []string{"forward max abs error 0.5", "seed 42", "TESTOPS_SEED=42 TESTOPS_FILTER='^mul_scalar$'"} {
+	for _, s := range []string{"forward max abs error 0.5", "seed 42", "TESTOPS_SEED=42 TESTOPS_FILTER='^mul_scalar$'", "passes at base: new failure"} {
 		if !strings.Contains(a.Message, s) {
 			t.Errorf("annotation message lacks %q: %s", s, a.Message)
 		}
 	}
 	c := checkFor(t, GateParity, bad)
 	if c.Conclusion != Failure || len(c.Annotations) != 2 || c.Annotations[0].GetPath() != "testops/cases.go" || c.Annotations[0].GetStartLine() != 15 ||
-		!strings.HasPrefix(c.Title, "2 failed, 1 passed") {
+		!strings.HasPrefix(c.Title, "2 (2 new) failed, 1 passed") {
 		t.Errorf("parity check run: %s %q, %d annotations", c.Conclusion, c.Title, len(c.Annotations))
 	}
 	if ok := checkFor(t, GateParity, good); ok.Conclusion != Success || len(ok.Annotations) != 0 {
 		t.Errorf("base's parity check run: %s with %d annotations", ok.Conclusion, len(ok.Annotations))
+	}
+	// A later pull request on top of the broken commit did not break anything itself: its
+	// failures also fail at its base, so the check is neutral and the annotations warnings.
+	later := r.commit("unrelated change", map[string]string{"README.md": "hi\n"})
+	again, err := Parity(ctx(t), r.repo(), head, later, ParityOptions{CompareBase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Conclusion() != Neutral || !strings.HasPrefix(again.Title(), "2 (0 new) failed") || again.Annotations()[0].Level != LevelWarning {
+		t.Errorf("pre-existing failures: %s %q %+v", again.Conclusion(), again.Title(), again.Annotations())
+	}
+	if !strings.Contains(again.Markdown(), "| fails at base too |") {
+		t.Errorf("summary does not say the failures predate the pull request:\n%s", again.Markdown())
 	}
 	md := bad.Markdown()
 	if !strings.Contains(md, "| binary | 3 | 1 | **2** | 0 | 0.5 | 0 |") || !strings.Contains(md, "`mul_neg`") {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/gradforge/gradforge/ci"
 	"github.com/spf13/cobra"
@@ -140,7 +141,9 @@ func gateParityCmd() *cobra.Command {
 		Long: `parity exports the head commit into a temporary folder, builds its gradforge, runs
 "gradforge testops --json" there (PyTorch must be importable by python3), and prints the
 summary by op family with every failing case, its errors and the command that replays it.
-With --report it reads an existing testops report instead of running the suite.`,
+With --report it reads an existing testops report instead of running the suite. With
+--compare-base the failing cases are replayed at base with the same seed: failures that
+base has too make the gate neutral instead of failed (exit 0).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -160,15 +163,31 @@ With --report it reads an existing testops report instead of running the suite.`
 						_ = rep.Locate(ctx, repo, sha) // annotations only; the table needs no repository
 					}
 				}
+				if o.CompareBase {
+					// This binary is the base's build (CI runs the base's gradforge), so its own
+					// suite is the base suite.
+					self, err := os.Executable()
+					if err != nil {
+						return fmt.Errorf("--compare-base: %w", err)
+					}
+					dir, err := os.MkdirTemp("", "gradforge-parity-base-")
+					if err != nil {
+						return err
+					}
+					defer os.RemoveAll(dir)
+					if err := rep.ReplayAtBase(ctx, self, filepath.Join(dir, "base.json"), o); err != nil {
+						return err
+					}
+				}
 			} else {
-				repo, _, head, err := g.resolve(cmd)
+				repo, base, head, err := g.resolve(cmd)
 				if err != nil {
 					return err
 				}
 				if !quiet {
 					o.Log = cmd.ErrOrStderr()
 				}
-				if rep, err = ci.Parity(ctx, repo, head, o); err != nil {
+				if rep, err = ci.Parity(ctx, repo, base, head, o); err != nil {
 					return err
 				}
 			}
@@ -178,13 +197,14 @@ With --report it reads an existing testops report instead of running the suite.`
 			if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
 				return err
 			}
-			if rep.Conclusion() != ci.Success {
+			if rep.Conclusion() == ci.Failure {
 				return fmt.Errorf("%w: %s", errGateFailed, rep.Title())
 			}
 			return nil
 		},
 	}
 	g.flags(cmd)
+	cmd.Flags().BoolVar(&o.CompareBase, "compare-base", false, "replay failing cases at base with the same seed to tell new failures from old (with --report: this binary's own suite is the base's)")
 	cmd.Flags().StringVar(&o.Device, "device", "", "framework device for the suite: CPU, CUDA or CL")
 	cmd.Flags().StringVar(&o.Filter, "filter", "", "run only cases matching this regexp (TESTOPS_FILTER)")
 	cmd.Flags().StringVar(&o.Seed, "seed", "", "replay this seed (TESTOPS_SEED)")
