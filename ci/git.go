@@ -71,6 +71,15 @@ func (r Repo) Parent(ctx context.Context, sha string) (string, error) {
 	return f[1], nil
 }
 
+// Changed reports whether any file under paths differs between two commits.
+func (r Repo) Changed(ctx context.Context, base, head string, paths []string) (bool, error) {
+	out, err := r.git(ctx, nil, append([]string{"diff", "--name-only", base, head, "--"}, paths...)...)
+	if err != nil {
+		return false, err
+	}
+	return len(bytes.TrimSpace(out)) > 0, nil
+}
+
 // Toplevel is the repository's root folder.
 func (r Repo) Toplevel(ctx context.Context) (string, error) {
 	out, err := r.git(ctx, nil, "rev-parse", "--show-toplevel")

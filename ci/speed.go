@@ -28,6 +28,10 @@ type SpeedOptions struct {
 	Confidence float64   // of the interval (default 0.95)
 	NoReplay   bool      // skip process replay
 	Log        io.Writer // progress lines; nil for none
+	// Paths are the files that can change performance (default framework/, go.mod, go.sum):
+	// when none changed between base and head the benchmarks are not run. Always runs them.
+	Paths  []string
+	Always bool
 }
 
 func (o SpeedOptions) withDefaults() SpeedOptions {
@@ -54,6 +58,9 @@ func (o SpeedOptions) withDefaults() SpeedOptions {
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if len(o.Paths) == 0 {
+		o.Paths = []string{"framework", "go.mod", "go.sum"}
 	}
 	return o
 }
@@ -85,6 +92,8 @@ type SpeedReport struct {
 	Benchmarks []BenchResult  `json:"benchmarks"`
 	Replay     []KernelChange `json:"replay,omitempty"`
 	ReplayNote string         `json:"replay_note,omitempty"`
+	// Skipped says why no benchmark ran (nothing that affects speed changed).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // Analyze fills the table from paired samples keyed by benchmark name. Benchmarks seen on one
@@ -118,6 +127,9 @@ func Analyze(base, head map[string][]float64, threshold, confidence float64) []B
 // Conclusion is the check run's conclusion: failure when any benchmark is slower, neutral when
 // any is inconclusive, success otherwise.
 func (r *SpeedReport) Conclusion() string {
+	if r.Skipped != "" {
+		return Success
+	}
 	if len(r.Benchmarks) == 0 {
 		return Neutral // nothing measured: no verdict either way
 	}
@@ -138,6 +150,9 @@ func (r *SpeedReport) Title() string {
 	count := map[string]int{}
 	for _, b := range r.Benchmarks {
 		count[b.Verdict]++
+	}
+	if r.Skipped != "" {
+		return "not run: " + r.Skipped
 	}
 	if len(r.Benchmarks) == 0 {
 		return "no benchmarks found"
@@ -214,6 +229,9 @@ func (r *SpeedReport) WriteText(w io.Writer) error {
 func (r *SpeedReport) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s**\n\n", r.Title())
+	if r.Skipped != "" {
+		return b.String()
+	}
 	if len(r.Benchmarks) > 0 {
 		b.WriteString("| benchmark | base | head | ratio | interval | verdict |\n| --- | ---: | ---: | ---: | :---: | --- |\n")
 		for _, x := range r.Benchmarks {
@@ -329,6 +347,16 @@ func Speed(ctx context.Context, repo Repo, baseSHA, headSHA string, o SpeedOptio
 	}
 	if _, err := regexp.Compile(o.Bench); err != nil {
 		return nil, fmt.Errorf("--bench: %w", err)
+	}
+	if !o.Always && baseSHA != "" && headSHA != Worktree {
+		changed, err := repo.Changed(ctx, baseSHA, headSHA, o.Paths)
+		if err != nil {
+			return nil, err
+		}
+		if !changed {
+			return &SpeedReport{BaseSHA: baseSHA, HeadSHA: headSHA, Threshold: o.Threshold, Confidence: o.Confidence, Pairs: o.Pairs,
+				Skipped: fmt.Sprintf("nothing under %s changed", strings.Join(o.Paths, ", "))}, nil
+		}
 	}
 	work, err := os.MkdirTemp("", "gradforge-speed-")
 	if err != nil {

@@ -2,6 +2,7 @@ package ci
 
 import (
 	"bytes"
+	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
@@ -130,6 +131,22 @@ func TestSpeedGate(t *testing.T) {
 	}
 	if !strings.Contains(text.String(), "kernel E_work changed") {
 		t.Errorf("text table:\n%s", text.String())
+	}
+}
+
+func TestSpeedGateSkipsWhenNothingChanged(t *testing.T) {
+	r := newTestRepo(t)
+	base := r.commit("base", map[string]string{"go.mod": benchGoMod, "framework/bench/work.go": workBase, "framework/bench/bench_test.go": benchTest})
+	head := r.commit("docs only", map[string]string{"README.md": "# fw\n"})
+	rep, err := Speed(ctx(t), r.repo(), base, head, SpeedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Skipped == "" || rep.Conclusion() != Success || len(rep.Benchmarks) != 0 || !strings.Contains(rep.Title(), "not run: nothing under framework") {
+		t.Errorf("docs-only change: %+v", rep)
+	}
+	if _, err := json.Marshal(rep); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -260,6 +260,8 @@ or faster. Then process replay: the kernels printed under DEBUG=4 that differ.`,
 	cmd.Flags().StringVar(&o.Benchtime, "benchtime", "100ms", "time or NNNx iterations per run (go test -benchtime)")
 	cmd.Flags().Float64Var(&o.Threshold, "threshold", 0.05, "slowdown that fails, as a fraction")
 	cmd.Flags().BoolVar(&o.NoReplay, "no-replay", false, "skip process replay")
+	cmd.Flags().StringSliceVar(&o.Paths, "paths", []string{"framework", "go.mod", "go.sum"}, "run only when one of these changed between base and head")
+	cmd.Flags().BoolVar(&o.Always, "always", false, "run the benchmarks even when nothing under --paths changed")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	return envHelp(cmd)
 }
