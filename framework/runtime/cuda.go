@@ -368,8 +368,27 @@ func (d *CUDA) Name() string { return "CUDA" }
 // Language implements Device.
 func (d *CUDA) Language() string { return "cuda" }
 
-// Info describes the GPU: "NVIDIA H200 (sm_90, 132 SMs)".
-func (d *CUDA) Info() string { return fmt.Sprintf("%s (%s, %d SMs)", d.name, d.arch, d.sms) }
+// Info describes the GPU: "NVIDIA H200 (sm_90, 132 SMs, 140 GiB, driver 13.0)".
+func (d *CUDA) Info() string {
+	var v int32
+	var total uintptr
+	d.do(func() error {
+		d.api.driverGetVersion(&v)
+		var dev int32
+		d.api.deviceGet(&dev, d.ordinal)
+		d.api.deviceTotalMem(&total, dev)
+		return nil
+	})
+	return fmt.Sprintf("%s (%s, %d SMs, %d GiB, driver %d.%d)", d.name, d.arch, d.sms, total>>30, v/1000, v%1000/10)
+}
+
+// MemoryInfo reports the card's free and total memory in bytes (the pool's blocks count as
+// used): what a caller can check before collecting garbage to free device memory.
+func (d *CUDA) MemoryInfo() (free, total int, err error) {
+	var f, t uintptr
+	err = d.do(func() error { return d.check("cuMemGetInfo", d.api.memGetInfo(&f, &t)) })
+	return int(f), int(t), err
+}
 
 // Arch is the compute capability kernels are compiled for, e.g. "sm_90".
 func (d *CUDA) Arch() string { return d.arch }

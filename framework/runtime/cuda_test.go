@@ -134,6 +134,9 @@ func TestPoolSizeRounding(t *testing.T) {
 func TestCUDAKernelRoundTrip(t *testing.T) {
 	d := openCUDA(t)
 	t.Logf("device %s, NVRTC %s, include %q", d.Info(), d.nvrtc, d.include)
+	if free, total, err := d.MemoryInfo(); err != nil || free <= 0 || free > total {
+		t.Errorf("MemoryInfo = %d free of %d, %v", free, total, err)
+	}
 	r := rand.New(rand.NewPCG(1, uint64(os.Getpid())))
 	const n = 1<<20 + 7 // not a multiple of the block
 	x, y := randf32(r, n), randf32(r, n)
