@@ -133,6 +133,9 @@ type facts struct {
 func (c *Call) Config(ctx context.Context) (*RepoConfig, error) {
 	if c.facts.config == nil {
 		cfg, err := LoadConfig(ctx, c.GH, c.Event.Repo)
+		if errors.Is(err, ErrBadConfig) {
+			return nil, Refusef("I cannot read this repository's `%s` (%v); a maintainer must fix it before I act on commands.", ConfigFile, err)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -518,3 +518,14 @@ func TestIssueBodyCommands(t *testing.T) {
 		t.Fatalf("bounty from the issue body: %+v", h.bn.requests)
 	}
 }
+
+func TestBadConfigIsToldNotRetried(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t))
+	h.gh.SetFile(repo, ConfigFile, "maintainers: [unclosed\n")
+	if err := h.deliver(t, "issue_comment", comment(t, "someone", "/label bug", false)); err != nil {
+		t.Fatalf("a broken config failed the delivery (it would retry forever): %v", err)
+	}
+	if c := h.botComment(t, 1); !strings.Contains(c, "cannot read this repository's `.gradforge.yml`") {
+		t.Fatalf("reply does not explain the broken config:\n%s", c)
+	}
+}

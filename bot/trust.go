@@ -41,11 +41,15 @@ type BountyPolicy struct {
 	FirstPRCannotClaim bool `yaml:"first_pr_cannot_claim"`
 }
 
+// ErrBadConfig wraps a .gradforge.yml that does not parse: people must fix it, retrying
+// will not help.
+var ErrBadConfig = errors.New("bad " + ConfigFile)
+
 // ParseConfig reads .gradforge.yml.
 func ParseConfig(src []byte) (*RepoConfig, error) {
 	var c RepoConfig
 	if err := yaml.Unmarshal(src, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", ConfigFile, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
 	for i, m := range c.Maintainers {
 		c.Maintainers[i] = strings.ToLower(strings.TrimPrefix(m, "@"))
