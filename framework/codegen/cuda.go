@@ -13,8 +13,9 @@ import (
 // cache), the flat global index comes from the block and thread indices, and 16-bit floats
 // are the toolkit's half and __nv_bfloat16, computed in float.
 var CUDA = &Dialect{
-	Name:    "cuda",
-	Prelude: "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n" + cudaHelpers,
+	Name:        "cuda",
+	Prelude:     cudaHelpers,
+	HalfPrelude: "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n", // only where a 16-bit float appears
 	Kernel: func(name string, params []Param) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "extern \"C\" __global__ void %s(", name)

@@ -350,7 +350,11 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 		"$SCM", strconv.Itoa(sc[0]), "$OA", strconv.Itoa(oa), "$OB", strconv.Itoa(ob), "$OC", strconv.Itoa(oc),
 		"$LAYOUT", layout)
 	sig := strings.Replace(d.Kernel(k.Name, k.Params), "__global__ void", fmt.Sprintf("__global__ void __launch_bounds__(%d)", threads), 1)
-	k.Src = d.Prelude + "#include <mma.h>\n" + sig + rep.Replace(src) + "}\n"
+	prelude := d.Prelude
+	if vec == 8 {
+		prelude += d.HalfPrelude + "#include <mma.h>\n"
+	}
+	k.Src = prelude + sig + rep.Replace(src) + "}\n"
 	k.Grid, k.Block = [3]int{n / 128, m / 128, 1}, [3]int{threads, 1, 1}
 	k.Flops = 2 * int64(m) * int64(n) * int64(kk)
 	return true
