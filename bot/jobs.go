@@ -202,6 +202,10 @@ func (w *Workers) run(ctx context.Context, j *Job) {
 	case err == nil:
 		err = w.finish(dbctx, j, "done", now, "")
 		log.DebugContext(ctx, "bot job done")
+	case ctx.Err() != nil:
+		// Shutting down: hand the job back at once, without counting the attempt.
+		log.InfoContext(dbctx, "bot job interrupted by shutdown; released", "err", err)
+		err = w.release(dbctx, j)
 	case errors.As(err, &perm) || j.Attempts >= w.MaxAttempts:
 		log.ErrorContext(ctx, "bot job failed for good", "err", err)
 		err = w.finish(dbctx, j, "failed", now, err.Error())
@@ -282,6 +286,16 @@ func (w *Workers) Purge(ctx context.Context, cutoff time.Time) error {
 		}
 		return nil
 	})
+}
+
+// release returns a claimed job to the queue as if it had not been tried.
+func (w *Workers) release(ctx context.Context, j *Job) error {
+	err := w.DB.WithContext(ctx).Exec(`UPDATE bot_jobs SET state = 'queued', attempts = attempts - 1, locked_by = '', locked_until = NULL, updated_at = ?
+		WHERE id = ? AND locked_by = ? AND attempts = ?`, time.Now().UTC(), j.ID, w.owner, j.Attempts).Error
+	if err != nil {
+		return fmt.Errorf("release job %d: %w", j.ID, err)
+	}
+	return nil
 }
 
 // JobState is a job's state as stored, for tests and the console.

@@ -188,3 +188,27 @@ func TestPurgeKeepsUnfinishedAndRecent(t *testing.T) {
 		}
 	})
 }
+
+func TestShutdownReleasesRunningJob(t *testing.T) {
+	db := dbtest.SQLite(t)
+	store(t, db, "long")
+	started := make(chan struct{})
+	w := &Workers{DB: db, N: 1, Poll: 5 * time.Millisecond, Handler: func(ctx context.Context, d Delivery) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	<-started
+	cancel()
+	<-done
+	if s := states(t, db)["long"]; s.State != "queued" || s.Attempts != 0 {
+		t.Fatalf("after shutdown: %+v, want queued with no attempt counted", s)
+	}
+	next, err := (&Workers{DB: db}).Claim(context.Background())
+	if err != nil || next == nil {
+		t.Fatalf("released job not claimable at once: %v, %v", next, err)
+	}
+}
