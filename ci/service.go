@@ -234,11 +234,13 @@ func (s *Service) OkToTest(ctx context.Context, repo string, number int) error {
 	if err := s.checks().Label(ctx, repo, number, nil, []string{NeedsOkToTest}); err != nil {
 		return fmt.Errorf("ok-to-test %s#%d: %w", repo, number, err)
 	}
-	return s.start(ctx, p, Gates, true)
+	// Only the waiting gates start (a retried /ok-to-test finishes what the first began
+	// instead of starting everything again).
+	return s.start(ctx, p, Gates, false)
 }
 
-// Retest reruns the gates of the current head that did not succeed (Prow's /retest), or all
-// of them when none failed. An untrusted pull request without /ok-to-test gets
+// Retest reruns the gates of the current head that did not succeed (Prow's /retest), or,
+// when none failed, every finished one. An untrusted pull request without /ok-to-test gets
 // ErrNeedsOkToTest.
 func (s *Service) Retest(ctx context.Context, repo string, number int) error {
 	p, err := s.pull(ctx, repo, number)
@@ -252,17 +254,20 @@ func (s *Service) Retest(ctx context.Context, repo string, number int) error {
 	if err != nil {
 		return err
 	}
-	var gates []string
+	var failed, done []string
 	for _, g := range Gates {
 		r, ok := latest[g]
 		if !ok || (r.Status == Completed && r.Conclusion != Success) || r.Status == waiting {
-			gates = append(gates, g)
+			failed = append(failed, g)
+		}
+		if !ok || r.Status == Completed || r.Status == waiting {
+			done = append(done, g)
 		}
 	}
-	if len(gates) == 0 {
-		gates = Gates
+	if len(failed) == 0 {
+		failed = done // all passed: rerun them (a suspected flake); running gates keep running
 	}
-	return s.start(ctx, p, gates, true)
+	return s.start(ctx, p, failed, true)
 }
 
 // OnCheckRerequested reruns the gate of one check run (GitHub's "Re-run" button).

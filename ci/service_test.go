@@ -492,3 +492,39 @@ func TestProgressShowsStartedJobs(t *testing.T) {
 		}
 	})
 }
+
+func TestRetestAndOkToTestAreIdempotent(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), Config{})
+	ctx := t.Context()
+	sha := strings.Repeat("9", 40)
+	if err := h.svc.OnPullRequest(ctx, PullRequest{Repo: "o/r", Number: 5, Author: "x", HeadSHA: sha}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the bot retries a command whose reply failed
+		if err := h.svc.OkToTest(ctx, "o/r", 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(h.gh.CheckRuns("o/r")); n != 6 {
+		t.Errorf("%d check runs after two /ok-to-test, want 3 waiting + 3 queued", n)
+	}
+	// Everything is still running: /retest has nothing finished to rerun.
+	if err := h.svc.Retest(ctx, "o/r", 5); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.gh.CheckRuns("o/r")); n != 6 {
+		t.Errorf("/retest while all gates run made %d check runs, want 6", n)
+	}
+	rep, _ := json.Marshal(LinesReport{Budget: 9000, Base: 1, Head: 1})
+	h.finish(t, h.run(t, "o/r", sha, GateLines).JobID, runners.Result{Conclusion: runners.Success, Files: map[string][]byte{"lines.json": rep}})
+	// Lines passed, the others run: /retest reruns just the finished lines gate.
+	if err := h.svc.Retest(ctx, "o/r", 5); err != nil {
+		t.Fatal(err)
+	}
+	if a := h.run(t, "o/r", sha, GateLines).Attempt; a != 3 {
+		t.Errorf("lines attempt %d, want 3 (waiting, first run, retest)", a)
+	}
+	if a := h.run(t, "o/r", sha, GateSpeed).Attempt; a != 2 {
+		t.Errorf("speed attempt %d, want 2: a running gate is left alone", a)
+	}
+}
