@@ -174,8 +174,8 @@ func (s *Spec) validate(defaultAttempts int) error {
 			errs = append(errs, fmt.Errorf("step %d (%q) has nothing to run", i+1, st.Name))
 		}
 	}
-	if s.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("negative timeout %v", s.Timeout))
+	if s.Timeout < 0 || 0 < s.Timeout && s.Timeout < time.Second {
+		errs = append(errs, fmt.Errorf("timeout %v: want at least a second (or 0 for the default)", s.Timeout))
 	}
 	if s.Timeout == 0 {
 		s.Timeout = 30 * time.Minute

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -507,8 +508,9 @@ type Report struct {
 // MaxResultBytes bounds the result files of one job.
 const MaxResultBytes = 16 << 20
 
-// Finish records the end of a job attempt and hands the result to ci. Finishing the same
-// attempt twice is a no-op.
+// Finish records the end of a job attempt and hands the result to ci. An infrastructure
+// failure goes back to the queue instead while attempts remain. Finishing the same attempt
+// twice is a no-op.
 func (q *Queue) Finish(ctx context.Context, runnerID, jobID int64, attempt int, rep Report) error {
 	if !rep.Conclusion.valid() {
 		return fmt.Errorf("finish job %d: %w: unknown conclusion %q", jobID, ErrBadRequest, rep.Conclusion)
@@ -523,6 +525,24 @@ func (q *Queue) Finish(ctx context.Context, runnerID, jobID int64, attempt int, 
 	var killed any
 	if !rep.KilledAt.IsZero() {
 		killed = rep.KilledAt.UTC()
+	}
+	if rep.Conclusion == InfraFailure {
+		// The runner could not run the job (fetch failed, disk full…): another runner, or
+		// this one later, may well succeed, so it goes back to the queue while attempts remain.
+		retry := q.db.WithContext(ctx).Exec(`UPDATE runner_jobs SET state = 'queued', lease_until_ms = 0, message = ?
+			WHERE id = ? AND runner_id = ? AND attempts = ? AND state = 'running' AND attempts < max_attempts
+			AND cancel_requested = 0`, "attempt "+strconv.Itoa(attempt)+": "+rep.Message, jobID, runnerID, attempt)
+		if retry.Error != nil {
+			return fmt.Errorf("requeue job %d after an infrastructure failure: %w", jobID, retry.Error)
+		}
+		if retry.RowsAffected == 1 {
+			q.Log.WarnContext(ctx, "runner could not run the job; requeued", "job", jobID, "attempt", attempt, "reason", rep.Message)
+			if j, err := q.Get(ctx, jobID); err == nil {
+				q.wake(j.Spec.Labels, j.Spec.Trusted)
+				q.notify(ctx, j.Spec.Trusted, j.Spec.Labels, false)
+			}
+			return nil
+		}
 	}
 	res := q.db.WithContext(ctx).Exec(`UPDATE runner_jobs SET state = 'finished', conclusion = ?, exit_code = ?, message = ?,
 		results = ?, killed_at = ?, finished_at = ?

@@ -233,6 +233,29 @@ func TestQueue(t *testing.T) {
 				t.Fatalf("heartbeat after the deadline: %v, want ErrLeaseLost so the runner kills it", err)
 			}
 		})
+		t.Run("a runner's infrastructure failure is retried, then concluded", func(t *testing.T) {
+			q, reg, rec := testQueue(t, fresh(t))
+			r := runner(t, reg, "broken", false)
+			s := simple("infra")
+			s.MaxAttempts = 2
+			j, _ := q.Enqueue(ctx, s)
+			for attempt := 1; attempt <= 2; attempt++ {
+				a, _ := q.claim(ctx, r)
+				if a == nil || a.Job.Attempt != attempt {
+					t.Fatalf("attempt %d: claim = %+v", attempt, a)
+				}
+				if err := q.Finish(ctx, r.ID, j.ID, attempt, Report{Conclusion: InfraFailure, Message: "fetch failed"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := rec.wait(t, j.ID, time.Second)
+			if got.Conclusion != InfraFailure || got.Attempt != 2 || got.Message != "fetch failed" {
+				t.Fatalf("after 2 infrastructure failures: %s attempt %d %q", got.Conclusion, got.Attempt, got.Message)
+			}
+			if a, _ := q.claim(ctx, r); a != nil {
+				t.Fatalf("concluded job claimed again: %+v", a.Job.ID)
+			}
+		})
 		t.Run("cancel group spares the new head and cancels queued jobs at once", func(t *testing.T) {
 			q, _, rec := testQueue(t, fresh(t))
 			old, keep := simple("old"), simple("new")
