@@ -198,7 +198,7 @@ func (s *Service) OnPullRequest(ctx context.Context, pr PullRequest) error {
 		return fmt.Errorf("save %s#%d: %w", pr.Repo, pr.Number, err)
 	}
 	if old.ID != 0 && old.HeadSHA != pr.HeadSHA {
-		if err := s.supersede(ctx, row, old.HeadSHA); err != nil {
+		if err := s.supersede(ctx, row); err != nil {
 			return err
 		}
 	}
@@ -408,9 +408,11 @@ func (s *Service) start(ctx context.Context, p pullRow, gates []string, again bo
 			attempt = prev.Attempt
 			if again || prev.Status == waiting || (prev.Status == Completed && prev.Conclusion == Cancelled) {
 				attempt++
-				if (prev.Status == Queued || prev.Status == InProgress) && prev.JobID != 0 {
-					if err := s.Dispatch.Cancel(ctx, prev.JobID, "rerun requested"); err != nil {
-						s.log().Warn("cancel superseded job", "job", prev.JobID, "err", err)
+				if prev.Status == Queued || prev.Status == InProgress {
+					if prev.JobID != 0 {
+						if err := s.Dispatch.Cancel(ctx, prev.JobID, "rerun requested"); err != nil {
+							s.log().Warn("cancel superseded job", "job", prev.JobID, "err", err)
+						}
 					}
 					s.conclude(ctx, prev, Cancelled, "Superseded by a re-run", "A newer run of this gate replaced this one.", nil)
 				}
@@ -458,7 +460,7 @@ func (s *Service) gateBlurb(g string) string {
 }
 
 // supersede cancels the jobs and check runs of a pull request's previous head after a push.
-func (s *Service) supersede(ctx context.Context, p pullRow, oldSHA string) error {
+func (s *Service) supersede(ctx context.Context, p pullRow) error {
 	return s.cancelRuns(ctx, p, p.HeadSHA, "Superseded by a newer push",
 		fmt.Sprintf("The pull request moved to %s; this commit's run was cancelled.", short(p.HeadSHA)))
 }
