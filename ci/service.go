@@ -503,31 +503,31 @@ func (s *Service) conclude(ctx context.Context, r Run, conclusion, title, summar
 	}
 }
 
-// finish stores a run's conclusion and result and sends the check run's output, with
-// annotations in batches of MaxAnnotations.
+// finish sends the check run's output (annotations in batches of MaxAnnotations), then
+// stores the run's conclusion and result. GitHub goes first so that a failed call leaves the
+// run unfinished and the runners' retried delivery sends it again.
 func (s *Service) finish(ctx context.Context, r Run, conclusion, title, summary string, out *Output, result []byte) error {
+	if r.CheckRunID != 0 {
+		if out == nil {
+			out = &Output{}
+		}
+		out.Title, out.Summary = title, summary
+		for i, o := range batches(out) {
+			cr := CheckRun{Output: o}
+			if i == 0 {
+				cr.Status, cr.Conclusion = Completed, conclusion
+			}
+			if err := s.checks().UpdateCheckRun(ctx, r.Repo, r.CheckRunID, cr); err != nil {
+				return fmt.Errorf("update %s check run %d: %w", r.Gate, r.CheckRunID, err)
+			}
+		}
+	}
 	upd := map[string]any{"status": Completed, "conclusion": conclusion, "title": title, "updated_at": time.Now().UTC()}
 	if result != nil {
 		upd["result"] = string(result)
 	}
 	if err := s.DB.WithContext(ctx).Model(&Run{}).Where("id = ?", r.ID).Updates(upd).Error; err != nil {
 		return fmt.Errorf("save %s result: %w", r.Gate, err)
-	}
-	if r.CheckRunID == 0 {
-		return nil
-	}
-	if out == nil {
-		out = &Output{}
-	}
-	out.Title, out.Summary = title, summary
-	for i, o := range batches(out) {
-		cr := CheckRun{Output: o}
-		if i == 0 {
-			cr.Status, cr.Conclusion = Completed, conclusion
-		}
-		if err := s.checks().UpdateCheckRun(ctx, r.Repo, r.CheckRunID, cr); err != nil {
-			return fmt.Errorf("update %s check run %d: %w", r.Gate, r.CheckRunID, err)
-		}
 	}
 	return nil
 }
@@ -563,16 +563,20 @@ func (s *Service) JobFinished(ctx context.Context, res JobResult) error {
 		return s.finish(ctx, r, concl, title, fmt.Sprintf("Runner job %d ended %s (exit %d) without `%s`.\n\n```\n%s\n```\n",
 			res.JobID, res.Conclusion, res.ExitCode, file, res.Message), nil, nil)
 	}
-	o, concl, err := s.outcome(ctx, r, data)
+	o, concl, err := s.outcome(r, data)
 	if err != nil {
 		return s.finish(ctx, r, Failure, "The gate's result could not be read", err.Error(), nil, nil)
+	}
+	if r.Gate == GateLines {
+		if err := s.checks().Comment(ctx, r.Repo, r.Number, "lines", "### Line count\n\n"+o.Summary); err != nil {
+			return fmt.Errorf("post line-count comment on %s#%d: %w", r.Repo, r.Number, err) // retried
+		}
 	}
 	return s.finish(ctx, r, concl, o.Title, o.Summary, o, data)
 }
 
-// outcome reads a gate's result file into the check run's output and conclusion, and posts
-// the lines table as the pull request's comment.
-func (s *Service) outcome(ctx context.Context, r Run, data []byte) (*Output, string, error) {
+// outcome reads a gate's result file into the check run's output and conclusion.
+func (s *Service) outcome(r Run, data []byte) (*Output, string, error) {
 	switch r.Gate {
 	case GateLines:
 		var rep LinesReport
@@ -582,9 +586,6 @@ func (s *Service) outcome(ctx context.Context, r Run, data []byte) (*Output, str
 		concl := Success
 		if rep.Over() {
 			concl = Failure
-		}
-		if err := s.checks().Comment(ctx, r.Repo, r.Number, "lines", "### Line count\n\n"+rep.Markdown(false)); err != nil {
-			return nil, "", fmt.Errorf("post line-count comment: %w", err)
 		}
 		return &Output{Title: rep.Title(), Summary: rep.Markdown(false), Text: "#### Every core file\n\n" + rep.Markdown(true)}, concl, nil
 	case GateParity:

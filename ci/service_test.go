@@ -528,3 +528,37 @@ func TestRetestAndOkToTestAreIdempotent(t *testing.T) {
 		t.Errorf("speed attempt %d, want 2: a running gate is left alone", a)
 	}
 }
+
+func TestResultRetriedWhenGitHubFails(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t), Config{})
+	ctx := t.Context()
+	sha := strings.Repeat("4", 40)
+	if err := h.svc.OnPullRequest(ctx, PullRequest{Repo: "o/r", Number: 6, Author: "a", HeadSHA: sha, Trusted: true}); err != nil {
+		t.Fatal(err)
+	}
+	run := h.run(t, "o/r", sha, GateLines)
+	j, err := h.q.Get(ctx, run.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := json.Marshal(LinesReport{Budget: 9000, Base: 1, Head: 3, Files: []FileLines{{"framework/a.go", 1, 3}}})
+	res := runners.Result{Conclusion: runners.Success, Files: map[string][]byte{"lines.json": rep}}
+	for _, fail := range []struct{ method, prefix string }{{"POST", "/repos/o/r/issues/6/comments"}, {"PATCH", "/repos/o/r/check-runs"}} {
+		h.gh.FailNext(fail.method, fail.prefix, 502, 1)
+		if err := h.svc.Results().JobFinished(ctx, j, res); err == nil {
+			t.Fatalf("GitHub answered 502 to %s %s, but JobFinished reported success (no retry would come)", fail.method, fail.prefix)
+		}
+		if r := h.run(t, "o/r", sha, GateLines); r.Status == Completed {
+			t.Fatalf("run completed although GitHub was not told")
+		}
+	}
+	if err := h.svc.Results().JobFinished(ctx, j, res); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.checks("o/r", sha)[GateLines]; c.Conclusion != Success {
+		t.Errorf("after the retry: %s", c.Conclusion)
+	}
+	if n := len(h.gh.Comments("o/r", 6)); n != 1 {
+		t.Errorf("%d comments, want one", n)
+	}
+}
