@@ -18,6 +18,7 @@ import (
 // fetching from a real git repository over HTTP with per-job tokens: jobs that pass, fail,
 // time out, hang until cancelled, an untrusted one, and one whose runner is killed -9.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end runner processes: skipped in -short")
 	}

@@ -16,6 +16,7 @@ import (
 // TestManyRunners has 100 runners long-polling over HTTP while 1,000 jobs are enqueued
 // concurrently on PostgreSQL: every job must be assigned exactly once and finish.
 func TestManyRunners(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("100 runners × 1,000 jobs: skipped in -short")
 	}

@@ -79,6 +79,7 @@ func eachKind(t *testing.T, fn func(t *testing.T, fresh freshDB)) {
 }
 
 func TestQueue(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	eachKind(t, func(t *testing.T, fresh freshDB) {
 		t.Run("same key enqueues once", func(t *testing.T) {
@@ -350,6 +351,7 @@ func TestQueue(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
 		reg := NewRegistry(db)
@@ -418,6 +420,7 @@ func (f *flakyResults) JobFinished(context.Context, Job, Result) error {
 // through another sharing the PostgreSQL database; with polling effectively off, only the
 // NOTIFY between replicas can deliver it in time.
 func TestReplicasWakeEachOther(t *testing.T) {
+	t.Parallel()
 	db := dbtest.Postgres(t)
 	a, reg, _ := testQueue(t, db)
 	b, _, _ := testQueue(t, db)
