@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,6 +282,35 @@ func TestExpiredCheckoutDropsThePledge(t *testing.T) {
 		d, _ := e.s.BountyDetail(e.ctx, "o/r", 7)
 		if d.Bounty.PledgedCents != 0 || d.Fundings[0].State != FundingExpired {
 			t.Fatalf("after expiry: pledged %d, funding %s", d.Bounty.PledgedCents, d.Fundings[0].State)
+		}
+	})
+}
+
+func TestConcurrentDuplicateDeliveriesApplyOnce(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		h := routes(e.s)
+		e.s.Fund(e.ctx, FundInput{Repo: "o/r", Issue: 7, Sponsor: "sam", AmountCents: 40_00, RequestKey: "c1"})
+		var f Funding
+		db.Raw(`SELECT * FROM bounty_fundings WHERE request_key = 'c1'`).Scan(&f)
+		sess := map[string]any{"id": *f.CheckoutSessionID, "object": "checkout.session", "payment_status": "paid", "amount_total": 40_00, "payment_intent": "pi_1"}
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Two event ids, each delivered ten times at once.
+				if w := e.sendEvent(h, fmt.Sprint("evt_", i%2), "checkout.session.completed", 1, sess); w.Code != http.StatusOK {
+					t.Errorf("delivery %d: %d %s", i, w.Code, w.Body)
+				}
+			}()
+		}
+		wg.Wait()
+		if p, _ := pool(db, f.BountyID); p != 40_00 {
+			t.Fatalf("pool %d after 20 deliveries of one payment, want 4000", p)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM bounty_stripe_events`); n != 2 {
+			t.Fatalf("%d events recorded, want 2", n)
 		}
 	})
 }
