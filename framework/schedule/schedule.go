@@ -189,6 +189,11 @@ func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.E
 		valid := k.leaf(&codegen.Expr{Op: lazy.Const, DType: dtype.Bool, Arg: 1.0}, n.Src[0], m, frame)
 		zero := k.leaf(&codegen.Expr{Op: lazy.Const, DType: n.DType, Arg: 0.0}, n, moves, frame)
 		return &codegen.Expr{Op: lazy.Where, DType: n.DType, Src: []*codegen.Expr{valid, inner, zero}}
+	case n.Op == lazy.Expand && k.costly(n.Src[0]):
+		// An expand makes every element of its source feed many outputs; fused, the source's
+		// expression would be recomputed for each of them. Compute it once instead.
+		k.sc.own[n.Src[0]] = true
+		return k.build(n.Src[0], append(slices.Clone(moves), n), frame)
 	case n.Op.IsMovement():
 		return k.build(n.Src[0], append(slices.Clone(moves), n), frame)
 	case n.Op == lazy.Contiguous:
@@ -202,6 +207,28 @@ func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.E
 		e.Src = append(e.Src, k.build(s, moves, frame))
 	}
 	return e
+}
+
+// costly reports whether recomputing n per use costs more than a load: it has at least
+// four ops of its own above its buffers and constants.
+func (k *builder) costly(n *lazy.Node) bool {
+	seen := map[*lazy.Node]bool{}
+	ops := 0
+	var count func(n *lazy.Node)
+	count = func(n *lazy.Node) {
+		if seen[n] || ops >= 4 || n.Realized() || n.Op == lazy.Load || n.Op == lazy.Const || (n != k.root && k.sc.own[n]) {
+			return
+		}
+		seen[n] = true
+		if !n.Op.IsMovement() {
+			ops++
+		}
+		for _, s := range n.Src {
+			count(s)
+		}
+	}
+	count(n)
+	return ops >= 4
 }
 
 // padSafe reports whether n computes zero wherever all its leaves read zero, so a pad of it
