@@ -10,13 +10,29 @@ import (
 // boardCache keeps board pages for a few seconds and lets concurrent requests for the same
 // page share one query. The board is the same for everyone and is read far more than it
 // changes, so a page at most TTL old is what every visitor sees while the database answers
-// one query per distinct page per TTL instead of one per visitor.
+// one query per distinct page per TTL instead of one per visitor. Once a page is older than
+// TTL, the next request refreshes it in the background and, until the refresh lands, everyone
+// keeps getting the previous answer (for at most staleFactor TTLs), so a slow query never
+// holds visitors up after the first one.
 type boardCache struct {
 	ttl time.Duration
 
-	mu      sync.Mutex
-	entries map[BountyFilter]*boardEntry
-	pages   map[BountyFilter]drawnPage // the board as anonymous visitors see it
+	mu         sync.Mutex
+	entries    map[BountyFilter]*boardEntry
+	refreshing map[BountyFilter]bool
+	pages      map[BountyFilter]drawnPage // the board as anonymous visitors see it
+}
+
+// staleFactor bounds how old (in TTLs) an answer may be served while its refresh runs.
+const staleFactor = 12
+
+type boardEntry struct {
+	ready chan struct{} // closed once the query has finished; the fields below are then set
+	at    time.Time
+	page  []Bounty
+	total int
+	repos []string
+	err   error
 }
 
 // drawnPage is a board page drawn for anonymous visitors, whose header has no one's name,
@@ -24,6 +40,72 @@ type boardCache struct {
 type drawnPage struct {
 	html []byte
 	at   time.Time
+}
+
+// maxBoardEntries bounds the cache: when full it starts again empty, which costs one query
+// per page and never grows memory with odd filters.
+const maxBoardEntries = 1024
+
+// reposKey is the cache slot of the repository list; no real filter sorts by it.
+var reposKey = BountyFilter{Sort: "\x00repos"}
+
+// get returns the cached answer for key, runs load once for everyone asking at the same time
+// when there is none, or starts a background refresh of a stale one. Failed loads are not
+// reused.
+func (bc *boardCache) get(key BountyFilter, load func(e *boardEntry)) *boardEntry {
+	bc.mu.Lock()
+	if bc.entries == nil || len(bc.entries) >= maxBoardEntries {
+		bc.entries, bc.refreshing = map[BountyFilter]*boardEntry{}, map[BountyFilter]bool{}
+	}
+	if e := bc.entries[key]; e != nil {
+		select {
+		case <-e.ready:
+			age := time.Since(e.at)
+			switch {
+			case e.err != nil || age >= staleFactor*bc.ttl: // unusable: load below
+			case age < bc.ttl || bc.refreshing[key]:
+				bc.mu.Unlock()
+				return e
+			default:
+				bc.refreshing[key] = true
+				bc.mu.Unlock()
+				go bc.refresh(key, load)
+				return e
+			}
+		default: // the first load is running: wait for its answer
+			bc.mu.Unlock()
+			<-e.ready
+			return e
+		}
+	}
+	e := &boardEntry{ready: make(chan struct{})}
+	bc.entries[key] = e
+	bc.mu.Unlock()
+	bc.run(e, load)
+	return e
+}
+
+// run loads one entry and marks it ready, even when load panics.
+func (bc *boardCache) run(e *boardEntry, load func(e *boardEntry)) {
+	e.err = errors.New("board query did not finish")
+	defer func() {
+		e.at = time.Now()
+		close(e.ready)
+	}()
+	load(e)
+}
+
+// refresh loads a fresh answer for key and swaps it in when it succeeds; readers keep the
+// old one meanwhile.
+func (bc *boardCache) refresh(key BountyFilter, load func(e *boardEntry)) {
+	e := &boardEntry{ready: make(chan struct{})}
+	bc.run(e, load)
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if e.err == nil && bc.entries != nil {
+		bc.entries[key] = e
+	}
+	delete(bc.refreshing, key)
 }
 
 // page returns the drawn board for a filter while it is fresh.
@@ -48,53 +130,6 @@ func (bc *boardCache) keepPage(f BountyFilter, html []byte) {
 		bc.pages = map[BountyFilter]drawnPage{}
 	}
 	bc.pages[f] = drawnPage{html, time.Now()}
-}
-
-type boardEntry struct {
-	ready chan struct{} // closed once the query has finished; the fields below are then set
-	at    time.Time
-	page  []Bounty
-	total int
-	repos []string
-	err   error
-}
-
-// maxBoardEntries bounds the cache: when full it starts again empty, which costs one query
-// per page and never grows memory with odd filters.
-const maxBoardEntries = 1024
-
-// reposKey is the cache slot of the repository list; no real filter sorts by it.
-var reposKey = BountyFilter{Sort: "\x00repos"}
-
-// get returns the cached answer for key, or runs load once for everyone asking at the same
-// time. Failed loads are not reused.
-func (bc *boardCache) get(key BountyFilter, load func(e *boardEntry)) *boardEntry {
-	bc.mu.Lock()
-	if bc.entries == nil || len(bc.entries) >= maxBoardEntries {
-		bc.entries = map[BountyFilter]*boardEntry{}
-	}
-	if e := bc.entries[key]; e != nil {
-		select {
-		case <-e.ready:
-			if e.err == nil && time.Since(e.at) < bc.ttl {
-				bc.mu.Unlock()
-				return e
-			}
-		default: // someone is loading it: wait for their answer
-			bc.mu.Unlock()
-			<-e.ready
-			return e
-		}
-	}
-	e := &boardEntry{ready: make(chan struct{}), err: errors.New("board query did not finish")}
-	bc.entries[key] = e
-	bc.mu.Unlock()
-	defer func() {
-		e.at = time.Now()
-		close(e.ready)
-	}()
-	load(e)
-	return e
 }
 
 // listBounties is Bounties.List through the cache (when it is on).

@@ -18,11 +18,15 @@ type countingBounties struct {
 	calls atomic.Int64
 	delay time.Duration
 	fail  atomic.Bool
+	gate  atomic.Pointer[chan struct{}] // when set, List waits for it to close
 }
 
 func (c *countingBounties) List(ctx context.Context, f BountyFilter) ([]Bounty, int, error) {
 	c.calls.Add(1)
 	time.Sleep(c.delay)
+	if g := c.gate.Load(); g != nil {
+		<-*g
+	}
 	if c.fail.Load() {
 		return nil, 0, errors.New("database away")
 	}
@@ -57,21 +61,54 @@ func TestBoardCache(t *testing.T) {
 			t.Fatalf("total %d after %d queries", total, cb.calls.Load())
 		}
 	})
-	t.Run("a stale page is queried again", func(t *testing.T) {
+	t.Run("a stale page is served at once while one refresh runs", func(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
-		a.listBounties(t.Context(), f)
+		mem.mu.Lock()
+		mem.bounties = append(mem.bounties, Bounty{ID: 77, Repo: "o/r", Issue: 77, Title: "new", AmountCents: 1, Status: "open"})
+		mem.mu.Unlock()
+		gate := make(chan struct{})
+		cb.gate.Store(&gate) // the refresh cannot finish until the gate opens
+		answered := make(chan int, 5)
+		go func() {
+			for range 5 {
+				_, total, _ := a.listBounties(t.Context(), f)
+				answered <- total
+			}
+		}()
+		for range 5 {
+			select {
+			case total := <-answered:
+				if total != 5 {
+					t.Fatalf("stale answer has %d bounties, want the old 5", total)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("requests waited for the refresh instead of getting the stale page")
+			}
+		}
+		close(gate)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, total, _ := a.listBounties(t.Context(), f); total == 6 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the refresh never landed")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		if n := cb.calls.Load(); n != 3 {
-			t.Fatalf("%d queries, want 3", n)
+			t.Fatalf("%d queries, want 3 (one refresh)", n)
 		}
 	})
 	t.Run("errors are not kept", func(t *testing.T) {
-		time.Sleep(250 * time.Millisecond)
 		cb.fail.Store(true)
-		if _, _, err := a.listBounties(t.Context(), f); err == nil {
+		g := f
+		g.Query = "never cached"
+		if _, _, err := a.listBounties(t.Context(), g); err == nil {
 			t.Fatal("no error from a failing source")
 		}
 		cb.fail.Store(false)
-		if _, total, err := a.listBounties(t.Context(), f); err != nil || total != 5 {
+		if _, total, err := a.listBounties(t.Context(), g); err != nil || total != 0 {
 			t.Fatalf("after the failure: %d, %v", total, err)
 		}
 	})
