@@ -123,6 +123,14 @@ type LinesReport struct {
 // Over reports whether the head is over budget: the gate's only failure.
 func (r *LinesReport) Over() bool { return r.Head > r.Budget }
 
+// Conclusion is failure over budget, success otherwise.
+func (r *LinesReport) Conclusion() string {
+	if r.Over() {
+		return Failure
+	}
+	return Success
+}
+
 // Changed returns the rows whose count differs between base and head.
 func (r *LinesReport) Changed() []FileLines {
 	var out []FileLines

@@ -583,11 +583,7 @@ func (s *Service) outcome(r Run, data []byte) (*Output, string, error) {
 		if err := json.Unmarshal(data, &rep); err != nil {
 			return nil, "", fmt.Errorf("lines result: %w", err)
 		}
-		concl := Success
-		if rep.Over() {
-			concl = Failure
-		}
-		return &Output{Title: rep.Title(), Summary: rep.Markdown(false), Text: "#### Every core file\n\n" + rep.Markdown(true)}, concl, nil
+		return &Output{Title: rep.Title(), Summary: rep.Markdown(false), Text: "#### Every core file\n\n" + rep.Markdown(true)}, rep.Conclusion(), nil
 	case GateParity:
 		rep, err := ReadParity(strings.NewReader(string(data)))
 		if err != nil {

@@ -61,6 +61,28 @@ func (g *gateRefs) resolve(cmd *cobra.Command) (ci.Repo, string, string, error) 
 	return repo, p, head, nil
 }
 
+// gateResult is what every gate's report offers the command line.
+type gateResult interface {
+	WriteText(w io.Writer) error
+	Title() string
+	Conclusion() string
+}
+
+// emit saves the result as JSON when asked, prints the table, and turns a failed gate into a
+// non-zero exit (neutral and success exit 0).
+func (g *gateRefs) emit(cmd *cobra.Command, rep gateResult) error {
+	if err := writeJSON(g.jsonOut, rep); err != nil {
+		return err
+	}
+	if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
+		return err
+	}
+	if rep.Conclusion() == ci.Failure {
+		return fmt.Errorf("%w: %s", errGateFailed, rep.Title())
+	}
+	return nil
+}
+
 // writeJSON saves a gate result for the runner to upload.
 func writeJSON(file string, v any) error {
 	if file == "" {
@@ -113,16 +135,7 @@ head commit, so a pull request cannot change the rule that judges it.`,
 			if err != nil {
 				return err
 			}
-			if err := writeJSON(g.jsonOut, rep); err != nil {
-				return err
-			}
-			if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
-				return err
-			}
-			if rep.Over() {
-				return fmt.Errorf("%w: %d core lines, budget %d", errGateFailed, rep.Head, rep.Budget)
-			}
-			return nil
+			return g.emit(cmd, rep)
 		},
 	}
 	g.flags(cmd)
@@ -191,16 +204,7 @@ base has too make the gate neutral instead of failed (exit 0).`,
 					return err
 				}
 			}
-			if err := writeJSON(g.jsonOut, rep); err != nil {
-				return err
-			}
-			if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
-				return err
-			}
-			if rep.Conclusion() == ci.Failure {
-				return fmt.Errorf("%w: %s", errGateFailed, rep.Title())
-			}
-			return nil
+			return g.emit(cmd, rep)
 		},
 	}
 	g.flags(cmd)
@@ -240,16 +244,7 @@ or faster. Then process replay: the kernels printed under DEBUG=4 that differ.`,
 			if err != nil {
 				return err
 			}
-			if err := writeJSON(g.jsonOut, rep); err != nil {
-				return err
-			}
-			if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
-				return err
-			}
-			if rep.Conclusion() == ci.Failure {
-				return fmt.Errorf("%w: %s", errGateFailed, rep.Title())
-			}
-			return nil
+			return g.emit(cmd, rep)
 		},
 	}
 	g.flags(cmd)
