@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-github/v62/github"
+	"github.com/gradforge/gradforge/bot/githubtest"
+	"github.com/gradforge/gradforge/runners"
 )
 
 // TestRunnerCLI attaches a runner the way an owner would, with the built binary only: a
@@ -86,5 +92,38 @@ func TestRunnerCLI(t *testing.T) {
 		}
 	case <-time.After(45 * time.Second):
 		t.Fatal("runner still running after its credential was revoked")
+	}
+}
+
+// The App mints one read-only token per job, scoped to the job's repository.
+func TestGitHubCloneTokens(t *testing.T) {
+	gh := githubtest.New(t)
+	g := githubCloneTokens{
+		App: func() (*github.Client, error) { return gh.Client(), nil },
+		InstallationOf: func(_ context.Context, repo string) (int64, error) {
+			if repo != "o/r" {
+				return 0, fmt.Errorf("no installation covers %s", repo)
+			}
+			return 42, nil
+		},
+	}
+	tok, err := g.CloneToken(t.Context(), runners.Job{Spec: runners.Spec{Repo: "o/r"}})
+	if err != nil || !strings.HasPrefix(tok, "ghs_fake_42_") {
+		t.Fatalf("CloneToken = %q, %v", tok, err)
+	}
+	calls := gh.Calls("POST", "/app/installations/42/access_tokens")
+	var body struct {
+		Repositories []string          `json:"repositories"`
+		Permissions  map[string]string `json:"permissions"`
+	}
+	if len(calls) != 1 || calls[0].JSON(&body) != nil || len(body.Repositories) != 1 || body.Repositories[0] != "r" ||
+		len(body.Permissions) != 1 || body.Permissions["contents"] != "read" {
+		t.Fatalf("token request %+v: want one request for repository r with contents:read only", body)
+	}
+	if _, err := g.CloneToken(t.Context(), runners.Job{Spec: runners.Spec{Repo: "x/y"}}); err == nil {
+		t.Error("a repository no installation covers got a token")
+	}
+	if tok, err := g.CloneToken(t.Context(), runners.Job{}); tok != "" || err != nil {
+		t.Errorf("a job without a repository: %q, %v; want an anonymous fetch", tok, err)
 	}
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/go-github/v62/github"
 	"github.com/gradforge/gradforge/runners"
 	"github.com/spf13/pflag"
 )
@@ -55,4 +58,39 @@ func init() {
 			return nil
 		},
 	})
+}
+
+// githubCloneTokens gives each runner job a fresh GitHub installation token that can only
+// read the job's repository (and expires within the hour), so a runner never holds more than
+// one repository's read access, and only while it could be fetching. The bot part wires it
+// when it runs as a GitHub App:
+//
+//	runnerQueue(s).SetCloneCredentials(githubCloneTokens{App: app.AppClient, InstallationOf: b.InstallationOf})
+type githubCloneTokens struct {
+	App            func() (*github.Client, error)
+	InstallationOf func(ctx context.Context, repo string) (int64, error)
+}
+
+// CloneToken mints the token; jobs without a repository (queued by hand) fetch anonymously.
+func (g githubCloneTokens) CloneToken(ctx context.Context, job runners.Job) (string, error) {
+	owner, name, ok := strings.Cut(job.Spec.Repo, "/")
+	if !ok || owner == "" || name == "" {
+		return "", nil
+	}
+	inst, err := g.InstallationOf(ctx, job.Spec.Repo)
+	if err != nil {
+		return "", err
+	}
+	c, err := g.App()
+	if err != nil {
+		return "", fmt.Errorf("clone token for %s: %w", job.Spec.Repo, err)
+	}
+	tok, _, err := c.Apps.CreateInstallationToken(ctx, inst, &github.InstallationTokenOptions{
+		Repositories: []string{name},
+		Permissions:  &github.InstallationPermissions{Contents: github.String("read")},
+	})
+	if err != nil {
+		return "", fmt.Errorf("clone token for %s (installation %d): %w", job.Spec.Repo, inst, err)
+	}
+	return tok.GetToken(), nil
 }
