@@ -125,3 +125,61 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestBountyCommandThroughTheWholeServer replays a maintainer's /bounty comment and a
+// contributor's /attempt to the real binary, wired to the real bounties service, and checks
+// what GitHub is told: the bounty section of the bot's one comment and the labels.
+func TestBountyCommandThroughTheWholeServer(t *testing.T) {
+	gh := githubtest.New(t)
+	repo := "Codertocat/Hello-World"
+	gh.SetPermission(repo, "lead", "admin")
+	dir := t.TempDir()
+	env := []string{"GRADFORGE_GITHUB_API_URL=" + gh.URL, "GRADFORGE_GITHUB_TOKEN=t", "GRADFORGE_WEBHOOK_SECRET=s3", "GRADFORGE_BOUNTIES_TICK=0"}
+	_, url := startServe(t, dir, env)
+	original := readFile(t, fixturePath(t, "issue_comment/created.with-installation.payload.json"))
+	send := func(name, login, body string) {
+		t.Helper()
+		p := strings.NewReplacer("You are totally right! I'll get this fixed right away.", body, `"login": "Codertocat"`, `"login": "`+login+`"`).Replace(original)
+		f := filepath.Join(dir, name+".json")
+		os.WriteFile(f, []byte(p), 0o600)
+		if out, err := replay(t, dir, f, "--event", "issue_comment", "--url", url, "--webhook-secret", "s3"); err != nil {
+			t.Fatalf("replay %s: %v\n%s", name, err, out)
+		}
+	}
+	send("bounty", "lead", "/bounty $1,000.50")
+	replayWait(t, func() bool { return len(gh.Labels(repo, 1)) > 0 })
+	send("attempt", "hunter", "/attempt")
+	replayWait(t, func() bool {
+		cs := gh.Comments(repo, 1)
+		return len(cs) == 1 && strings.Contains(cs[0].Body, "@hunter `/attempt`")
+	})
+	cs := gh.Comments(repo, 1)
+	if len(cs) != 1 {
+		t.Fatalf("%d bot comments, want one edited in place", len(cs))
+	}
+	if !strings.Contains(cs[0].Body, "$1,000.50") || !strings.Contains(cs[0].Body, "@lead `/bounty $1,000.50`") {
+		t.Fatalf("bot comment lacks the bounty status or the command reply:\n%s", cs[0].Body)
+	}
+	t.Logf("bot comment:\n%s", cs[0].Body)
+	if l := gh.Labels(repo, 1); !replayHas(l, "bounty") {
+		t.Fatalf("labels = %q, want bounty among them", l)
+	}
+}
+
+func replayWait(t *testing.T, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("condition not met within 20s")
+		}
+	}
+}
+
+func replayHas(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
