@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-github/v62/github"
 	"github.com/gradforge/gradforge/bot"
 	"github.com/gradforge/gradforge/bounties"
+	"github.com/gradforge/gradforge/migrations"
 	"github.com/gradforge/gradforge/migrations/dbtest"
 )
 
@@ -117,5 +119,39 @@ func TestBotBountiesAdapter(t *testing.T) {
 	}
 	if q, _ := svc.Payouts(ctx, "o/r", bounties.CreditApproved); len(q) != 1 || q[0].Recipient != "vet" {
 		t.Fatalf("approved queue %+v", q)
+	}
+}
+
+func TestBountiesAuditCommand(t *testing.T) {
+	ctx := context.Background()
+	path := dbtest.SQLiteDSN(t)
+	db, err := migrations.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := bounties.New(db, bounties.Config{})
+	if _, err := svc.Fund(ctx, bounties.FundInput{Repo: "o/r", Issue: 7, Sponsor: "maint", AmountCents: 12_34, FromPlatform: true, Maintainer: true, RequestKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, append(args, "--db", path)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("bounties", "audit")
+	if err != nil || !strings.Contains(out, "platform balance: -$12.34") || !strings.Contains(out, "ledger balanced") {
+		t.Fatalf("audit of a sound ledger: %v\n%s", err, out)
+	}
+	out, err = run("bounties", "ledger", "--account", "bounty:")
+	if err != nil || !strings.Contains(out, "funding:1") || !strings.Contains(out, "$12.34") {
+		t.Fatalf("ledger: %v\n%s", err, out)
+	}
+	// Someone edits a row by hand: the audit must say so and fail.
+	if err := db.Exec(`UPDATE bounty_ledger_entries SET amount_cents = 1 WHERE account = 'platform'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	migrations.Close(db)
+	out, err = run("bounties", "audit")
+	if err == nil || !strings.Contains(out, "PROBLEM: transaction funding:1 sums to 1235 cents") {
+		t.Fatalf("audit of a tampered ledger: %v\n%s", err, out)
 	}
 }
