@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,9 +41,13 @@ func ciForBot(s *Server, clientFor func(ctx context.Context, repo string) (*gith
 // request facts and turning "needs /ok-to-test" into a reply for the person who asked.
 type botCI struct{ svc *ci.Service }
 
+// cloneURL is where runners fetch a repository from: --ci-clone-url with {repo} replaced
+// (GitHub Enterprise: https://HOST/{repo}.git).
+var cloneURL = "https://github.com/{repo}.git"
+
 func ciPull(pr bot.PullRequest) ci.PullRequest {
 	return ci.PullRequest{Repo: pr.Repo, Number: pr.Number, Author: pr.Author, HeadSHA: pr.HeadSHA, BaseSHA: pr.BaseSHA,
-		BaseRef: pr.BaseRef, Trusted: pr.Trusted, CloneURL: "https://github.com/" + pr.Repo + ".git"}
+		BaseRef: pr.BaseRef, Trusted: pr.Trusted, CloneURL: strings.ReplaceAll(cloneURL, "{repo}", pr.Repo)}
 }
 
 func refuse(err error) error {
@@ -104,10 +109,14 @@ func init() {
 			fs.BoolVar(&cfg.OkToTestEachPush, "ci-ok-to-test-each-push", false, "an untrusted author's every push needs a new /ok-to-test")
 			fs.StringVar(&cfg.DetailsURL, "ci-details-url", "", "base URL of the web app for check runs' Details links (default: the server's URL)")
 			fs.DurationVar(&cfg.Timeout, "ci-job-timeout", 30*time.Minute, "wall-clock limit of one gate's job")
+			fs.StringVar(&cloneURL, "ci-clone-url", cloneURL, "where runners fetch repositories from; {repo} becomes owner/name")
 		},
 		start: func(s *Server) error {
 			if cfg.Budget <= 0 {
 				return fmt.Errorf("--ci-line-budget must be positive, got %d", cfg.Budget)
+			}
+			if !strings.Contains(cloneURL, "{repo}") {
+				return fmt.Errorf("--ci-clone-url %q must contain {repo}", cloneURL)
 			}
 			svc := ciService(s)
 			svc.Config = cfg

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/gradforge/gradforge/bot"
 	"github.com/gradforge/gradforge/bot/githubtest"
 	"github.com/gradforge/gradforge/ci"
+	"github.com/gradforge/gradforge/migrations"
 	"github.com/gradforge/gradforge/migrations/dbtest"
 	"github.com/gradforge/gradforge/runners"
 )
@@ -71,7 +73,7 @@ func TestServePullRequestCreatesChecks(t *testing.T) {
 	gh.SetUser("codertocat", time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC))
 	dir := t.TempDir()
 	_, url := startServe(t, dir, nil, "--github-token", "test-token", "--github-api-url", gh.URL+"/", "--webhook-secret", "s3cret",
-		"--ci-details-url", "https://forge.test")
+		"--ci-details-url", "https://forge.test", "--ci-clone-url", "https://ghe.example/{repo}.git")
 	f := fixturePath(t, "pull_request/synchronize.payload.json")
 	if out, err := replay(t, dir, f, "--url", url, "--webhook-secret", "s3cret", "--delivery", "pr-1"); err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)
@@ -92,6 +94,21 @@ func TestServePullRequestCreatesChecks(t *testing.T) {
 		c, ok := names[g]
 		if !ok || c.HeadSHA != "ec26c3e57ca3a959ca5aad62de7213c562f8c821" || c.Status != ci.Queued || !strings.HasPrefix(c.DetailsURL, "https://forge.test/runs/") {
 			t.Errorf("%s check run: %+v (all: %+v)", g, c, runs)
+		}
+	}
+	// The jobs are in the runners' queue, for the right commit and clone URL.
+	db, err := migrations.Open(t.Context(), filepath.Join(dir, defaultDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer migrations.Close(db)
+	jobs, err := runners.NewQueue(db).List(t.Context(), runners.JobFilter{Repo: repo})
+	if err != nil || len(jobs) != 3 {
+		t.Fatalf("%d jobs (%v), want 3", len(jobs), err)
+	}
+	for _, j := range jobs {
+		if j.Spec.CloneURL != "https://ghe.example/"+repo+".git" || j.Spec.HeadSHA != "ec26c3e57ca3a959ca5aad62de7213c562f8c821" || !j.Spec.Trusted {
+			t.Errorf("job %d: clone %q head %q trusted %v", j.ID, j.Spec.CloneURL, j.Spec.HeadSHA, j.Spec.Trusted)
 		}
 	}
 	resp, err := http.Get(url + "/api/runs?repo=" + repo)
