@@ -162,12 +162,17 @@ func (a *Agent) runJob(ctx context.Context, j *wireJob) {
 	}()
 
 	red := newRedactor(j.CloneToken, basicAuth(j.CloneToken), a.Client.Credential)
-	logs := newLogStream(context.WithoutCancel(ctx), red, log, a.LogEvery, func(c context.Context, seq int, data []byte) (bool, error) {
+	logCtx, logGiveUp := context.WithCancel(context.WithoutCancel(ctx))
+	defer logGiveUp()
+	logs := newLogStream(logCtx, red, log, a.LogEvery, func(c context.Context, seq int, data []byte) (bool, error) {
 		return a.Client.log(c, j.ID, j.Attempt, seq, data)
 	})
 	out, files := a.execute(jctx, j, logs, log)
 	logs.Line(fmt.Sprintf("[gradforge] job %s: %s", out.conclusion, out.message))
+	// Flushing the log may not outlast the lease: past it, the job is someone else's anyway.
+	giveUp := time.AfterFunc(max(time.Duration(j.LeaseS*float64(time.Second)), 10*time.Second), logGiveUp)
 	logs.Close()
+	giveUp.Stop()
 	if out.lost || errors.Is(context.Cause(jctx), errLost) {
 		hbStop()
 		hbWG.Wait()

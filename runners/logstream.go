@@ -3,6 +3,7 @@ package runners
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -64,11 +65,16 @@ type logStream struct {
 	closed  bool
 	done    chan struct{}
 	seq     int
-	dropped bool // the server truncated the log or the lease is gone
+	dropped bool  // the server truncated the log or the lease is gone
+	lost    int64 // bytes discarded because the server could not keep up
 }
 
 // partialLineLimit is how long an unfinished line may grow before it is sent anyway.
 const partialLineLimit = 4 << 10
+
+// maxPending bounds the output held while the server is unreachable; more is discarded
+// (with a note in the log) rather than growing the runner's memory without limit.
+const maxPending = 8 << 20
 
 func newLogStream(ctx context.Context, red *redactor, log *slog.Logger, every time.Duration,
 	send func(ctx context.Context, seq int, data []byte) (bool, error)) *logStream {
@@ -94,6 +100,10 @@ func (s *logStream) Write(p []byte) (int, error) {
 		s.ready = append(s.ready, s.red.redact(s.raw[:cut])...)
 		s.raw = append(s.raw[:0], s.raw[cut:]...)
 	}
+	if len(s.ready) > maxPending {
+		s.lost += int64(len(s.ready) - maxPending)
+		s.ready = s.ready[:maxPending]
+	}
 	if len(s.ready) >= 32<<10 {
 		select {
 		case s.kick <- struct{}{}:
@@ -106,7 +116,8 @@ func (s *logStream) Write(p []byte) (int, error) {
 // Line writes a line of the runner's own (e.g. step headers).
 func (s *logStream) Line(text string) { s.Write([]byte(text + "\n")) }
 
-// Close flushes everything and waits until it is sent (or given up on when ctx ends).
+// Close flushes everything and waits until it is sent, or given up on when the stream's
+// context ends (the runner bounds that wait).
 func (s *logStream) Close() {
 	s.mu.Lock()
 	if !s.closed {
@@ -136,6 +147,10 @@ func (s *logStream) loop(ctx context.Context) {
 		s.mu.Lock()
 		data, closed := s.ready, s.closed
 		s.ready = nil
+		if s.lost > 0 {
+			data = fmt.Appendf(data, "\n[gradforge: %d bytes of output dropped while the server was unreachable]\n", s.lost)
+			s.lost = 0
+		}
 		s.mu.Unlock()
 		for len(data) > 0 && !s.dropped {
 			n := min(len(data), MaxChunkBytes)

@@ -124,3 +124,35 @@ func FuzzRedact(f *testing.F) {
 		}
 	})
 }
+
+// A server that cannot keep up costs output, with a note saying how much, not memory.
+func TestLogStreamBoundsPendingOutput(t *testing.T) {
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var got bytes.Buffer
+	send := func(_ context.Context, _ int, data []byte) (bool, error) {
+		<-gate // the server is unreachable until the test opens the gate
+		mu.Lock()
+		got.Write(data)
+		mu.Unlock()
+		return false, nil
+	}
+	ls := newLogStream(context.Background(), newRedactor(), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Millisecond, send)
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	written := 0
+	for range 2*maxPending/len(line) + 1024 {
+		n, _ := ls.Write(line)
+		written += n
+	}
+	close(gate)
+	ls.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	// What waits is bounded by maxPending; one batch may be in flight besides.
+	if got.Len() >= written || got.Len() > 2*maxPending+1024 {
+		t.Errorf("%d of %d written bytes shipped; want at most %d", got.Len(), written, 2*maxPending)
+	}
+	if !strings.Contains(got.String(), "bytes of output dropped while the server was unreachable") {
+		t.Error("no note about the dropped output")
+	}
+}
