@@ -72,8 +72,9 @@ def evaluate(expr, xs):
     return eval(expr, env)
 
 
-def compute(req, xs, want_grad):
-    leaves = [x.detach().to(DEVICE).requires_grad_(w) for x, w in zip(xs, want_grad)]
+def compute(req, xs, want_grad, device=None):
+    device = device or DEVICE
+    leaves = [x.detach().to(device).requires_grad_(w) for x, w in zip(xs, want_grad)]
     out = evaluate(req["expr"], leaves)
     if not isinstance(out, torch.Tensor):
         out = torch.tensor(out)
@@ -81,7 +82,7 @@ def compute(req, xs, want_grad):
     if out.requires_grad and any(want_grad):
         gen = torch.Generator().manual_seed(req.get("seed", 0))
         g = torch.randn(out.shape, generator=gen, dtype=torch.float32)
-        got = torch.autograd.grad((out.float() * g.to(DEVICE)).sum(),
+        got = torch.autograd.grad((out.float() * g.to(device)).sum(),
                                   [l for l, w in zip(leaves, want_grad) if w], allow_unused=True)
         it = iter(got)
         for i, w in enumerate(want_grad):
@@ -96,14 +97,19 @@ def run(req, xs):
     try:
         out, g, grads = compute(req, xs, want_grad)
     except RuntimeError as e:
-        # Old CPU builds lack many half kernels: compute in float32 and round back, so a
-        # missing kernel never reads as a framework failure.
+        # A kernel PyTorch lacks (half ops on old CPU builds, integer matmul on CUDA) must
+        # never read as a framework failure: compute in float32, or on the CPU, and convert.
         low = [x.dtype for x in xs if x.dtype in LOW]
-        if not low or "not implemented" not in str(e).lower():
+        if "not implemented" not in str(e).lower():
             raise
-        out, g, grads = compute(req, [x.float() if x.dtype in LOW else x for x in xs], want_grad)
-        if out.is_floating_point():
-            out = out.to(low[0])
+        if DEVICE != "cpu":
+            out, g, grads = compute(req, xs, want_grad, "cpu")
+        elif low:
+            out, g, grads = compute(req, [x.float() if x.dtype in LOW else x for x in xs], want_grad)
+            if out.is_floating_point():
+                out = out.to(low[0])
+        else:
+            raise
     grads = [None if gr is None else gr.to(x.dtype) for gr, x in zip(grads, xs)]
     return out, g, grads
 
@@ -118,6 +124,8 @@ def main():
         req = json.loads(read_exact(n))
         if req.get("hello"):
             DEVICE = req.get("device", "cpu")
+            if hasattr(torch, "set_default_device"):  # torch >= 2.0: constants in cases follow
+                torch.set_default_device(DEVICE)
             write_frame({"ok": True, "torch": torch.__version__, "device": DEVICE}, [])
             continue
         xs = [read_tensor(m) for m in req["inputs"]]

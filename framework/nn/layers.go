@@ -164,7 +164,7 @@ func NewEmbedding(vocab, dim int) *Embedding {
 // one-hot product, so its gradient reaches exactly the rows used.
 func (e *Embedding) Forward(ids *T) *T {
 	vocab := e.Weight.Shape()[0]
-	r := tensor.Arange(0, float64(vocab), 1).Cast(ids.DType())
+	r := arange(vocab, ids).Cast(ids.DType())
 	return ids.Unsqueeze(-1).Eq(r).Cast(e.Weight.DType()).Matmul(e.Weight)
 }
 
@@ -182,7 +182,7 @@ func (d *Dropout) Forward(x *T) *T {
 	if !d.Training || d.P == 0 {
 		return x
 	}
-	keep := tensor.Rand(x.Shape()...).Ge(d.P)
+	keep := onDevice(tensor.Rand(x.Shape()...), x).Ge(d.P)
 	return keep.Where(x.Mul(1/(1-d.P)), 0.0)
 }
 
@@ -193,8 +193,8 @@ func ScaledDotProductAttention(q, k, v, mask *T, causal bool) *T {
 	s := q.Matmul(k.T()).Mul(1 / math.Sqrt(float64(d)))
 	if causal {
 		L, S := s.Shape()[s.Ndim()-2], s.Shape()[s.Ndim()-1]
-		i := tensor.Arange(0, float64(L), 1).Reshape(L, 1)
-		j := tensor.Arange(0, float64(S), 1).Reshape(1, S)
+		i := arange(L, s).Reshape(L, 1)
+		j := arange(S, s).Reshape(1, S)
 		s = j.Gt(i).Where(math.Inf(-1), s)
 	}
 	if mask != nil {
@@ -205,4 +205,16 @@ func ScaledDotProductAttention(q, k, v, mask *T, causal bool) *T {
 		}
 	}
 	return s.Softmax(-1).Matmul(v)
+}
+
+// arange is 0…n-1 on like's device.
+func arange(n int, like *T) *T { return onDevice(tensor.Arange(0, float64(n), 1), like) }
+
+// onDevice moves a freshly made host tensor to like's device.
+func onDevice(t, like *T) *T {
+	out, err := t.To(like.Device())
+	if err != nil {
+		panic(&tensor.Error{Op: "To", Msg: err.Error()})
+	}
+	return out
 }

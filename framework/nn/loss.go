@@ -14,7 +14,7 @@ func CrossEntropy(logits, target *T, smoothing float64) *T {
 	}
 	c := logits.Shape()[1]
 	logp := logits.LogSoftmax(1)
-	onehot := target.Unsqueeze(1).Eq(tensor.Arange(0, float64(c), 1).Cast(target.DType())).Cast(logp.DType())
+	onehot := target.Unsqueeze(1).Eq(arange(c, target).Cast(target.DType())).Cast(logp.DType())
 	nll := logp.Mul(onehot).Sum(1).Neg()
 	if smoothing == 0 {
 		return nll.Mean()
