@@ -234,9 +234,14 @@ func (q *Queue) claim(ctx context.Context, r Runner) (*Assignment, error) {
 	if c := q.creds.Load(); c != nil && *c != nil {
 		tok, err := (*c).CloneToken(ctx, j)
 		if err != nil {
-			// The lease lapses and the job goes back to the queue; better than a job that
-			// cannot fetch its code.
-			return nil, fmt.Errorf("clone token for job %d: %w", j.ID, err)
+			// Without a token the runner cannot fetch the code: count it as an attempt that
+			// failed for infrastructure reasons (requeued while attempts remain).
+			q.Log.ErrorContext(ctx, "mint clone token", "job", j.ID, "repo", j.Spec.Repo, "err", err)
+			if err := q.Finish(ctx, r.ID, j.ID, j.Attempt, Report{Conclusion: InfraFailure,
+				Message: fmt.Sprintf("the forge could not mint a token to fetch %s: %v", j.Spec.Repo, err)}); err != nil {
+				return nil, fmt.Errorf("give back job %d after a clone token failure: %w", j.ID, err)
+			}
+			return nil, nil
 		}
 		a.CloneToken = tok
 	}

@@ -257,6 +257,23 @@ func TestQueue(t *testing.T) {
 				t.Fatalf("concluded job claimed again: %+v", a.Job.ID)
 			}
 		})
+		t.Run("a clone token failure counts as an infrastructure failure", func(t *testing.T) {
+			q, reg, rec := testQueue(t, fresh(t))
+			q.SetCloneCredentials(failingCreds{})
+			r := runner(t, reg, "tokenless", false)
+			s := simple("tokenless")
+			s.MaxAttempts = 2
+			j, _ := q.Enqueue(ctx, s)
+			for range 2 {
+				if a, err := q.claim(ctx, r); a != nil || err != nil {
+					t.Fatalf("claim without a clone token = %+v, %v; want nothing handed out", a, err)
+				}
+			}
+			got := rec.wait(t, j.ID, time.Second)
+			if got.Conclusion != InfraFailure || got.Attempt != 2 || !strings.Contains(got.Message, "GitHub said no") {
+				t.Fatalf("%s attempt %d: %q", got.Conclusion, got.Attempt, got.Message)
+			}
+		})
 		t.Run("cancel group spares the new head and cancels queued jobs at once", func(t *testing.T) {
 			q, _, rec := testQueue(t, fresh(t))
 			old, keep := simple("old"), simple("new")
@@ -448,4 +465,10 @@ func TestReplicasWakeEachOther(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a job enqueued through replica a never reached a poll held by replica b")
 	}
+}
+
+type failingCreds struct{}
+
+func (failingCreds) CloneToken(context.Context, Job) (string, error) {
+	return "", errors.New("GitHub said no")
 }
