@@ -76,8 +76,11 @@ type Config struct {
 	// OkToTestEachPush makes an untrusted author's every push wait for a new /ok-to-test;
 	// by default (as Prow's ok-to-test label) one approval covers later pushes.
 	OkToTestEachPush bool
-	DetailsURL       string        // the web app's base URL; Details links go to its /runs/ID page
-	Timeout          time.Duration // per job (default 30 minutes)
+	DetailsURL       string // the web app's base URL; Details links go to its /runs/ID page
+	// Gates are the gates to run (default all three); a forge without GPU runners might run
+	// only lines.
+	Gates   []string
+	Timeout time.Duration // per job (default 30 minutes)
 }
 
 func (c Config) budget() int {
@@ -85,6 +88,13 @@ func (c Config) budget() int {
 		return c.Budget
 	}
 	return DefaultBudget
+}
+
+func (s *Service) gates() []string {
+	if len(s.Config.Gates) == 0 {
+		return Gates
+	}
+	return s.Config.Gates
 }
 
 // NeedsOkToTest is the label on pull requests waiting for a maintainer's /ok-to-test.
@@ -205,7 +215,7 @@ func (s *Service) OnPullRequest(ctx context.Context, pr PullRequest) error {
 	if !s.allowed(row) {
 		return s.await(ctx, row)
 	}
-	return s.start(ctx, row, Gates, false)
+	return s.start(ctx, row, s.gates(), false)
 }
 
 // allowed is the trust rule: trusted authors run at once; others after /ok-to-test, which
@@ -236,7 +246,7 @@ func (s *Service) OkToTest(ctx context.Context, repo string, number int) error {
 	}
 	// Only the waiting gates start (a retried /ok-to-test finishes what the first began
 	// instead of starting everything again).
-	return s.start(ctx, p, Gates, false)
+	return s.start(ctx, p, s.gates(), false)
 }
 
 // Retest reruns the gates of the current head that did not succeed (Prow's /retest), or,
@@ -255,7 +265,7 @@ func (s *Service) Retest(ctx context.Context, repo string, number int) error {
 		return err
 	}
 	var failed, done []string
-	for _, g := range Gates {
+	for _, g := range s.gates() {
 		r, ok := latest[g]
 		if !ok || (r.Status == Completed && r.Conclusion != Success) || r.Status == waiting {
 			failed = append(failed, g)
@@ -304,7 +314,7 @@ func (s *Service) OnCheckSuiteRerequested(ctx context.Context, repo, headSHA str
 	if !s.allowed(p) {
 		return fmt.Errorf("re-run %s#%d: %w", repo, p.Number, ErrNeedsOkToTest)
 	}
-	return s.start(ctx, p, Gates, true)
+	return s.start(ctx, p, s.gates(), true)
 }
 
 func (s *Service) pull(ctx context.Context, repo string, number int) (pullRow, error) {
@@ -341,7 +351,7 @@ func (s *Service) await(ctx context.Context, p pullRow) error {
 	if err != nil {
 		return err
 	}
-	for _, g := range Gates {
+	for _, g := range s.gates() {
 		if _, ok := latest[g]; ok {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -110,10 +111,16 @@ func init() {
 			fs.StringVar(&cfg.DetailsURL, "ci-details-url", "", "base URL of the web app for check runs' Details links (default: the server's URL)")
 			fs.DurationVar(&cfg.Timeout, "ci-job-timeout", 30*time.Minute, "wall-clock limit of one gate's job")
 			fs.StringVar(&cloneURL, "ci-clone-url", cloneURL, "where runners fetch repositories from; {repo} becomes owner/name")
+			fs.StringSliceVar(&cfg.Gates, "ci-gates", ci.Gates, "gates to run on pull requests: parity, lines, speed")
 		},
 		start: func(s *Server) error {
 			if cfg.Budget <= 0 {
 				return fmt.Errorf("--ci-line-budget must be positive, got %d", cfg.Budget)
+			}
+			for _, g := range cfg.Gates {
+				if !slices.Contains(ci.Gates, g) {
+					return fmt.Errorf("--ci-gates: unknown gate %q (parity, lines or speed)", g)
+				}
 			}
 			if !strings.Contains(cloneURL, "{repo}") {
 				return fmt.Errorf("--ci-clone-url %q must contain {repo}", cloneURL)
