@@ -208,7 +208,9 @@ func (a *Agent) fetch(ctx context.Context, j *wireJob, ws, src, base string, log
 			return err
 		}
 		logs.Line("[gradforge] fetching by commit id failed; fetching everything")
-		if err := git(src, "fetch", "-q", "--no-tags", "origin", "+refs/heads/*:refs/remotes/origin/*"); err != nil {
+		// Pull request heads live outside refs/heads on GitHub.
+		if err := git(src, "fetch", "-q", "--no-tags", "origin", "+refs/heads/*:refs/remotes/origin/*",
+			"+refs/pull/*/head:refs/remotes/origin/pull/*"); err != nil {
 			return err
 		}
 		if baseRev == "refs/remotes/origin/base" {

@@ -154,8 +154,8 @@ func splitLabels(s string) []string {
 // validate checks a Spec for Enqueue and fills its defaults.
 func (s *Spec) validate(defaultAttempts int) error {
 	var errs []error
-	if s.CloneURL == "" {
-		errs = append(errs, errors.New("clone URL is empty"))
+	if s.CloneURL == "" || strings.HasPrefix(s.CloneURL, "-") || strings.ContainsAny(s.CloneURL, "\n\x00") {
+		errs = append(errs, fmt.Errorf("bad clone URL %q", s.CloneURL))
 	}
 	if !isSHA(s.HeadSHA) {
 		errs = append(errs, fmt.Errorf("head SHA %q is not a full hexadecimal commit id", s.HeadSHA))
