@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math"
+	"sync/atomic"
 
 	"github.com/gradforge/gradforge/framework/lazy"
 )
@@ -192,3 +193,15 @@ func (t *Tensor) SetRequiresGrad(on bool) *Tensor {
 
 // ZeroGrad drops t's accumulated gradient.
 func (t *Tensor) ZeroGrad() { t.Grad = nil }
+
+// noGrad counts the NoGrad scopes in progress.
+var noGrad atomic.Int32
+
+// NoGrad runs f without recording the graph autograd needs: tensors made inside have no
+// sources, so inference keeps no history alive and Backward stops at them. Scopes nest and
+// cover every goroutine while they run.
+func NoGrad(f func()) {
+	noGrad.Add(1)
+	defer noGrad.Add(-1)
+	f()
+}

@@ -97,6 +97,9 @@ func apply(op lazy.Op, dt dtype.DType, shape []int, arg any, srcs ...*Tensor) *T
 		}
 		n.Src = append(n.Src, s.node)
 	}
+	if noGrad.Load() > 0 { // inside NoGrad nothing remembers how it was made
+		return &Tensor{node: n}
+	}
 	return &Tensor{node: n, src: srcs}
 }
 
