@@ -60,7 +60,7 @@ func (d *Dialect) valueType(t dtype.DType) string {
 // serves every kernel and the launcher can split the outermost loop across threads.
 var C = &Dialect{
 	Name:        "c",
-	Prelude:     "#include <math.h>\n",
+	Prelude:     "#include <math.h>\n" + cVectorMath,
 	HalfPrelude: cHalf,
 	Kernel: func(name string, params []Param) string {
 		var b strings.Builder
@@ -93,6 +93,18 @@ func init() {
 		C.Types[t] = t.CName()
 	}
 }
+
+// cVectorMath declares the vector variants of the math functions that glibc's libmvec
+// provides; the CPU runtime defines GF_MVEC (and links libmvec) where that library loads.
+const cVectorMath = `#ifdef GF_MVEC
+#pragma omp declare simd notinbranch
+float exp2f(float);
+#pragma omp declare simd notinbranch
+float log2f(float);
+#pragma omp declare simd notinbranch
+float sinf(float);
+#endif
+`
 
 // cHalf converts the 16-bit floats to and from float with round-to-nearest-even, in portable
 // C (no _Float16 needed).

@@ -34,6 +34,7 @@ type CPU struct {
 	dir      string   // on-disk cache of compiled kernels
 	cc       string   // compiler path
 	flags    []string // compiler flags, part of the cache key
+	libs     []string // libraries linked after the source
 	mu       sync.Mutex
 	progs    map[string]*cpuProgram // loaded in this process, by cache key
 	compiles atomic.Int64
@@ -82,17 +83,31 @@ func NewCPU(dir string) (*CPU, error) {
 	// Floats may be reassociated (so reductions vectorize); NaN and infinity keep their meaning.
 	d.flags = []string{"-O2", "-fPIC", "-shared", "-fno-math-errno", "-fassociative-math",
 		"-fno-signed-zeros", "-fno-trapping-math"}
-	// Optional flags, each kept when this compiler accepts it (probed once per cache directory;
-	// a marker file remembers the answer): the host's vector units, and the `omp simd`
-	// pragmas the C dialect puts on elementwise loops (plain -O2 in GCC 12 vectorizes only
-	// loops that need no epilogue; a global cost-model flag instead slowed upcast matmuls 7×).
-	for _, f := range []string{"-march=native", "-fopenmp-simd"} {
-		h := sha256.Sum256([]byte(cc + "\x00" + f))
+	// Optional features, each kept when this compiler and C library accept it (probed once
+	// per cache directory; the probe's shared object marks the answer): the host's vector
+	// units; the `omp simd` pragmas the C dialect puts on elementwise loops (plain -O2 in
+	// GCC 12 vectorizes only loops that need no epilogue, and a global cost-model flag
+	// slowed upcast matmuls 7×); glibc's vector math library, so exp2/log2/sin vectorize.
+	d.libs = []string{"-lm"}
+	for _, o := range []struct{ flags, libs []string }{
+		{[]string{"-march=native"}, nil},
+		{[]string{"-fopenmp-simd"}, nil},
+		{[]string{"-DGF_MVEC"}, []string{"-lmvec"}},
+	} {
+		h := sha256.Sum256([]byte(cc + "\x00" + strings.Join(o.flags, " ") + "\x00" + strings.Join(o.libs, " ")))
 		probe := filepath.Join(dir, "probe-"+hex.EncodeToString(h[:8])+".so")
-		if _, err := os.Stat(probe); err == nil {
-			d.flags = append(d.flags, f)
-		} else if err := d.buildWith(append(slices.Clone(d.flags), f), "void gf_probe(void) {}\n", probe); err == nil {
-			d.flags = append(d.flags, f)
+		_, err := os.Stat(probe)
+		if err != nil {
+			err = d.buildWith(append(slices.Clone(d.flags), o.flags...), append(slices.Clone(d.libs), o.libs...), mvecProbe, probe)
+			if err == nil {
+				_, err = purego.Dlopen(probe, purego.RTLD_NOW|purego.RTLD_LOCAL)
+			}
+			if err != nil {
+				os.Remove(probe)
+			}
+		}
+		if err == nil {
+			d.flags, d.libs = append(d.flags, o.flags...), append(d.libs, o.libs...)
 		}
 	}
 	return d, nil
@@ -223,9 +238,22 @@ func (d *CPU) Compile(fn, src string) (Program, error) {
 
 // build compiles src into the shared object out, atomically (write to a temp name, rename),
 // so concurrent processes sharing the cache never load a half-written file.
-func (d *CPU) build(src, out string) error { return d.buildWith(d.flags, src, out) }
+func (d *CPU) build(src, out string) error { return d.buildWith(d.flags, d.libs, src, out) }
 
-func (d *CPU) buildWith(flags []string, src, out string) error {
+// mvecProbe compiles with every feature probed and, with GF_MVEC, calls a vector variant
+// of exp2f from glibc's libmvec, which must then load.
+const mvecProbe = `#include <math.h>
+#ifdef GF_MVEC
+#pragma omp declare simd notinbranch
+float exp2f(float);
+#endif
+void gf_probe(float *o, const float *a, int n) {
+  #pragma omp simd
+  for (int i = 0; i < n; i++) o[i] = exp2f(a[i]);
+}
+`
+
+func (d *CPU) buildWith(flags, libs []string, src, out string) error {
 	tmp, err := os.CreateTemp(d.dir, "k-*.c")
 	if err != nil {
 		return err
@@ -239,7 +267,8 @@ func (d *CPU) buildWith(flags []string, src, out string) error {
 	so := strings.TrimSuffix(tmp.Name(), ".c") + ".so"
 	defer os.Remove(so)
 	var stderr bytes.Buffer
-	cmd := exec.Command(d.cc, append(slices.Clone(flags), "-o", so, tmp.Name(), "-lm")...)
+	args := append(append(slices.Clone(flags), "-o", so, tmp.Name()), libs...)
+	cmd := exec.Command(d.cc, args...)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s %s: %w\n%s", d.cc, strings.Join(flags, " "), err, stderr.String())
