@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gradforge/gradforge/migrations/dbtest"
 	"gorm.io/gorm"
 )
 
@@ -26,7 +25,7 @@ func (e *env) awaiting(issue int, cents int64) Credit {
 }
 
 func TestThousandConcurrentApprovalsTransferOnce(t *testing.T) {
-	db := dbtest.Postgres(t)
+	db := postgres(t)
 	sqlDB, err := db.DB()
 	if err != nil {
 		t.Fatal(err)
