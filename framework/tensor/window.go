@@ -71,12 +71,28 @@ func (t *Tensor) pool(op string, k, stride, dilation []int) *Tensor {
 	in := t.node.Shape[lead:]
 	o := make([]int, n)
 	x := t
+	tiles := true // windows side by side (stride = kernel, no dilation): a reshape suffices
 	for i := range n {
 		span := dilation[i]*(k[i]-1) + 1
 		if in[i] < span {
 			fail(op, "input %v is smaller than the kernel %v (dilation %v)", t.node.Shape, k, dilation)
 		}
 		o[i] = (in[i]-span)/stride[i] + 1
+		tiles = tiles && stride[i] == k[i] && dilation[i] == 1
+	}
+	if tiles { // cut to whole tiles, split every dim into (windows, kernel), kernel dims last
+		cut := fullRanges(t)
+		shape := slices.Clone(t.node.Shape[:lead])
+		order := seq(0, lead)
+		for i := range n {
+			cut[lead+i] = [2]int{0, o[i] * k[i]}
+			shape = append(shape, o[i], k[i])
+			order = append(order, lead+2*i)
+		}
+		for i := range n {
+			order = append(order, lead+2*i+1)
+		}
+		return t.Shrink(cut).Reshape(shape...).Permute(order...)
 	}
 	// Read row length i+d from a k-fold repeat of each dim: row r then starts at r*d, so
 	// column c of row r is element r*d+c. A stride longer than a row needs a longer input.
@@ -128,6 +144,15 @@ func (t *Tensor) pool(op string, k, stride, dilation []int) *Tensor {
 		order = append(order, lead+2*i)
 	}
 	return x.Permute(order...)
+}
+
+// seq is lo, lo+1, …, hi-1.
+func seq(lo, hi int) []int {
+	s := make([]int, 0, max(hi-lo, 0))
+	for i := lo; i < hi; i++ {
+		s = append(s, i)
+	}
+	return s
 }
 
 func fullRanges(t *Tensor) [][2]int {
