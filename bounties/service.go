@@ -89,11 +89,12 @@ type Config struct {
 	WebhookSecret string
 	// BaseURL is this server's public URL, used for Checkout and onboarding return links.
 	BaseURL string
-	// SignedIn returns the GitHub login signed in on a web request ("" for none); the web app
-	// supplies it. Onboarding pages hand out a Stripe link only to the person it is for: a
-	// Stripe onboarding link lets whoever opens it set the bank account that receives that
-	// person's money, so it is never posted in a public comment. Nil refuses those pages.
-	SignedIn func(r *http.Request) string
+	// SignedIn returns the GitHub login signed in on a web request ("" for none), and ok
+	// false when this forge has no sign-in at all; the web app supplies it. Onboarding pages
+	// hand out a Stripe link only to the person it is for: a Stripe onboarding link lets
+	// whoever opens it set the bank account that receives that person's money, so it is never
+	// posted in a public comment. Nil (or ok false) refuses those pages.
+	SignedIn func(r *http.Request) (login string, ok bool)
 	// MaxCents caps one amount (default $100,000), so a typo cannot fund or pay a fortune.
 	MaxCents int64
 	// TransferLease is how long a transfer may stay in flight before the retry worker asks

@@ -361,12 +361,13 @@ func (s *Service) onboardAgainHandler(c *gin.Context) {
 		page(http.StatusBadRequest, Reason(err))
 		return
 	}
-	who := ""
+	who, enabled := "", false
 	if s.cfg.SignedIn != nil {
-		who = strings.ToLower(s.cfg.SignedIn(c.Request))
+		who, enabled = s.cfg.SignedIn(c.Request)
+		who = strings.ToLower(who)
 	}
 	switch {
-	case s.cfg.SignedIn == nil:
+	case !enabled:
 		page(http.StatusForbidden, "Payout setup needs sign-in, which this forge has not enabled; ask a maintainer.")
 		return
 	case who == "":

@@ -203,7 +203,7 @@ func TestOnboardingLinkOnlyForThePersonSignedIn(t *testing.T) {
 		t.Fatalf("without sign-in configured: %d, want 403", w.Code)
 	}
 	signedIn := ""
-	e.s.cfg.SignedIn = func(*http.Request) string { return signedIn }
+	e.s.cfg.SignedIn = func(*http.Request) (string, bool) { return signedIn, true }
 	if w := get("/stripe/onboard/alice"); w.Code != http.StatusFound || w.Header().Get("Location") != "http://forge.test/login?next=%2Fstripe%2Fonboard%2Falice" {
 		t.Fatalf("signed out: %d → %q, want a redirect to sign in", w.Code, w.Header().Get("Location"))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,7 @@ var bountyServices sync.Map // *Server → *bountyPart
 type bountyPart struct {
 	svc      *bounties.Service
 	notifier *notifierSlot
+	signedIn *signedInSlot
 	err      error
 }
 
@@ -64,8 +66,8 @@ func bountyPartOf(s *Server) *bountyPart {
 		return v.(*bountyPart)
 	}
 	f := bountyFlags
-	p := &bountyPart{notifier: &notifierSlot{}}
-	cfg := bounties.Config{Notifier: p.notifier, WebhookSecret: f.stripeWebhookSecret, BaseURL: f.baseURL, MaxCents: f.maxCents,
+	p := &bountyPart{notifier: &notifierSlot{}, signedIn: &signedInSlot{}}
+	cfg := bounties.Config{Notifier: p.notifier, SignedIn: p.signedIn.login, WebhookSecret: f.stripeWebhookSecret, BaseURL: f.baseURL, MaxCents: f.maxCents,
 		ProposerMinPaid: f.proposerMinPaid, Log: s.Log.With("part", "bounties")}
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = s.URL
@@ -116,6 +118,35 @@ func (n *notifierSlot) Notify(ctx context.Context, no bounties.Notice) error {
 		return nil
 	}
 	return to.Notify(ctx, no)
+}
+
+// signedInSlot answers who is signed in on a request once the web part has said how; until
+// then nobody is, and the onboarding pages refuse (a Stripe onboarding link must only reach
+// the person it pays).
+type signedInSlot struct {
+	mu sync.RWMutex
+	f  func(*http.Request) string
+}
+
+func (s *signedInSlot) login(r *http.Request) (string, bool) {
+	s.mu.RLock()
+	f := s.f
+	s.mu.RUnlock()
+	if f == nil {
+		return "", false
+	}
+	return f(r), true
+}
+
+// bountiesSignIn tells the bounties part how to read the signed-in GitHub login from a web
+// request; serve_web.go calls it with the web app's session lookup:
+//
+//	bountiesSignIn(s, app.SignedIn)
+func bountiesSignIn(s *Server, f func(*http.Request) string) {
+	p := bountyPartOf(s)
+	p.signedIn.mu.Lock()
+	p.signedIn.f = f
+	p.signedIn.mu.Unlock()
 }
 
 // botNotifier shows bounty news in the "bounty" section of the bot's one comment per thread.
