@@ -70,8 +70,9 @@ type Queue struct {
 	results atomic.Pointer[Results]
 	creds   atomic.Pointer[CloneCredentials]
 
-	mu      sync.Mutex
-	waiters []*waiter
+	mu       sync.Mutex
+	waiters  []*waiter
+	stopping bool
 }
 
 // MaxChunkBytes bounds one log chunk.
@@ -298,12 +299,26 @@ func (q *Queue) wakeAll() {
 	q.waiters = nil
 }
 
+// addWaiter registers a held poll; it returns nil when the queue is stopping.
 func (q *Queue) addWaiter(r Runner) *waiter {
 	w := &waiter{labels: r.Labels, untrusted: r.AllowUntrusted, ch: make(chan struct{})}
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopping {
+		return nil
+	}
 	q.waiters = append(q.waiters, w)
-	q.mu.Unlock()
 	return w
+}
+
+// Stop makes held and later long polls return at once with no job, so a server that is
+// shutting down is not kept waiting by runners' 30-second polls. Everything else keeps
+// working until the server stops.
+func (q *Queue) Stop() {
+	q.mu.Lock()
+	q.stopping = true
+	q.mu.Unlock()
+	q.wakeAll()
 }
 
 // dropWaiter removes w and reports whether it had been woken.
@@ -331,6 +346,9 @@ func (q *Queue) Next(ctx context.Context, r Runner, hold time.Duration) (*Assign
 		// Register before looking, so a job enqueued between the look and the wait still
 		// wakes this poll.
 		w := q.addWaiter(r)
+		if w == nil {
+			return nil, nil
+		}
 		a, err := q.claim(ctx, r)
 		if err != nil || a != nil {
 			if q.dropWaiter(w) && a != nil {

@@ -143,6 +143,31 @@ func TestQueue(t *testing.T) {
 				t.Fatal("held poll not woken by Enqueue")
 			}
 		})
+		t.Run("stop ends held polls at once", func(t *testing.T) {
+			q, reg, _ := testQueue(t, fresh(t))
+			r := runner(t, reg, "stopped", false)
+			got := make(chan error, 1)
+			go func() {
+				a, err := q.Next(ctx, r, time.Minute)
+				if a != nil {
+					err = errors.New("got a job")
+				}
+				got <- err
+			}()
+			time.Sleep(100 * time.Millisecond)
+			q.Stop()
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("held poll still held after Stop")
+			}
+			if a, err := q.Next(ctx, r, time.Minute); a != nil || err != nil {
+				t.Fatalf("Next after Stop = %v, %v", a, err)
+			}
+		})
 		t.Run("a poll with nothing to do returns empty after its hold", func(t *testing.T) {
 			q, reg, _ := testQueue(t, fresh(t))
 			r := runner(t, reg, "idle", false, "nothing-has-this")

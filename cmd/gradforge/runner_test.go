@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,5 +126,52 @@ func TestGitHubCloneTokens(t *testing.T) {
 	}
 	if tok, err := g.CloneToken(t.Context(), runners.Job{}); tok != "" || err != nil {
 		t.Errorf("a job without a repository: %q, %v; want an anonymous fetch", tok, err)
+	}
+}
+
+// A runner's 30-second long poll must not hold up a server asked to stop.
+func TestServeStopsPromptlyWithRunnersPolling(t *testing.T) {
+	dir := t.TempDir()
+	srv, url := startServe(t, dir, nil)
+	tok, _ := gradforge(t, dir, "runner", "token", "create")
+	cfg := filepath.Join(dir, "runner.json")
+	if out, code := gradforge(t, dir, "runner", "register", "--url", url, "--token", strings.Fields(tok)[0], "--name", "poller", "--config", cfg); code != 0 {
+		t.Fatalf("register: exit %d: %s", code, out)
+	}
+	run := exec.Command(bin, "runner", "run", "--config", cfg, "--work-dir", filepath.Join(dir, "work"))
+	run.Env = cleanEnv()
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	waitListed(t, dir, "idle")
+	time.Sleep(300 * time.Millisecond) // the runner's poll is held now
+
+	srv.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- srv.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM, want a clean exit", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve still running 5 s after SIGTERM: a held runner poll keeps it waiting")
+	}
+}
+
+// waitListed waits until `runner list` shows a runner in the given state.
+func waitListed(t *testing.T, dir, state string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, _ := gradforge(t, dir, "runner", "list")
+		if strings.Contains(out, state) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no runner %s within 15 s:\n%s", state, out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/go-github/v62/github"
@@ -50,10 +53,24 @@ func init() {
 			// Reap lapsed leases at a fraction of the lease so a dead runner's job waits at
 			// most about one lease before it runs again.
 			every := min(max(lease/4, 100*time.Millisecond), 5*time.Second)
-			s.Workers.Add(1)
+			s.Workers.Add(2)
 			go func() {
 				defer s.Workers.Done()
 				q.Run(s.Ctx, every)
+			}()
+			// serve shuts down on SIGINT/SIGTERM by waiting for in-flight requests; runners'
+			// held polls would keep it waiting for their whole hold, so end them on the same
+			// signals.
+			stop := make(chan os.Signal, 1)
+			signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+			go func() {
+				defer s.Workers.Done()
+				defer signal.Stop(stop)
+				select {
+				case <-stop:
+					q.Stop()
+				case <-s.Ctx.Done():
+				}
 			}()
 			return nil
 		},
