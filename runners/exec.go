@@ -75,7 +75,13 @@ func (a *Agent) execute(ctx context.Context, j *wireJob, logs *logStream, log *s
 			return outcome{conclusion: InfraFailure, message: fmt.Sprintf("hand workspace to the unprivileged user: %v", err)}, nil
 		}
 	}
-	env := stepEnv(j, ws, src, base, results, home)
+	cache := filepath.Join(a.WorkDir, "cache")
+	for _, d := range []string{"gomod", "gobuild"} {
+		if err := os.MkdirAll(filepath.Join(cache, d), 0o755); err != nil {
+			return outcome{conclusion: InfraFailure, message: fmt.Sprintf("create cache: %v", err)}, nil
+		}
+	}
+	env := stepEnv(j, ws, src, base, results, home, cache)
 	for i, st := range j.Steps {
 		name := st.Name
 		if name == "" {
@@ -231,7 +237,12 @@ func (a *Agent) fetch(ctx context.Context, j *wireJob, ws, src, base string, log
 // stepEnv is the environment of a job's steps. Trusted jobs inherit the runner's environment
 // (CUDA and driver settings live there) minus the runner's own GRADFORGE_ settings; untrusted
 // jobs get only what a build needs.
-func stepEnv(j *wireJob, ws, src, base, results, home string) []string {
+//
+// Go's caches persist in cache between jobs, so a job that builds the forge at two commits
+// takes seconds, not minutes: trusted jobs share the module and build caches; untrusted jobs
+// read the module cache (its content is checked against go.sum) but build with a fresh
+// cache in their own home, so they cannot poison what trusted jobs build.
+func stepEnv(j *wireJob, ws, src, base, results, home, cache string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -239,7 +250,7 @@ func stepEnv(j *wireJob, ws, src, base, results, home string) []string {
 			continue
 		}
 		if !j.Trusted && !(k == "PATH" || k == "LANG" || k == "LD_LIBRARY_PATH" || strings.HasPrefix(k, "CUDA") ||
-			strings.HasPrefix(k, "NVIDIA") || strings.HasPrefix(k, "GO")) {
+			strings.HasPrefix(k, "NVIDIA") || k == "GOROOT") {
 			continue
 		}
 		env = append(env, kv)
@@ -248,6 +259,16 @@ func stepEnv(j *wireJob, ws, src, base, results, home string) []string {
 		"GRADFORGE_JOB_ID="+strconv.FormatInt(j.ID, 10), "GRADFORGE_ATTEMPT="+strconv.Itoa(j.Attempt),
 		"GRADFORGE_REPO="+j.Repo, "GRADFORGE_HEAD_SHA="+j.HeadSHA, "GRADFORGE_WORKSPACE="+ws,
 		"GRADFORGE_SRC="+src, "GRADFORGE_RESULTS="+results)
+	if j.Trusted {
+		for k, dir := range map[string]string{"GOMODCACHE": "gomod", "GOCACHE": "gobuild"} {
+			if os.Getenv(k) == "" {
+				env = append(env, k+"="+filepath.Join(cache, dir))
+			}
+		}
+	} else {
+		env = append(env, "GOMODCACHE="+filepath.Join(cache, "gomod"), "GOCACHE="+filepath.Join(home, ".cache", "go-build"),
+			"GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
+	}
 	if j.BaseRef != "" || j.BaseSHA != "" {
 		env = append(env, "GRADFORGE_BASE_DIR="+base, "GRADFORGE_BASE_SHA="+j.BaseSHA, "GRADFORGE_BASE_REF="+j.BaseRef)
 	}
