@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/google/go-github/v62/github"
 	"github.com/gradforge/gradforge/bot"
 	"github.com/gradforge/gradforge/bounties"
@@ -153,5 +156,29 @@ func TestBountiesAuditCommand(t *testing.T) {
 	out, err = run("bounties", "audit")
 	if err == nil || !strings.Contains(out, "PROBLEM: transaction funding:1 sums to 1235 cents") {
 		t.Fatalf("audit of a tampered ledger: %v\n%s", err, out)
+	}
+}
+
+func TestBountiesSignInSlot(t *testing.T) {
+	s := &Server{DB: dbtest.SQLite(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), URL: "http://forge.test", Router: gin.New()}
+	svc, err := bountiesService(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Routes(s.Router)
+	get := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		s.Router.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/stripe/onboard/alice", nil))
+		return w
+	}
+	if w := get(); w.Code != http.StatusForbidden {
+		t.Fatalf("before the web part wires sign-in: %d, want 403", w.Code)
+	}
+	bountiesSignIn(s, func(*http.Request) string { return "" })
+	if w := get(); w.Code != http.StatusFound || !strings.HasPrefix(w.Header().Get("Location"), "http://forge.test/login?next=") {
+		t.Fatalf("signed out once sign-in is wired: %d %q, want a redirect to /login", w.Code, w.Header().Get("Location"))
+	}
+	if again, _ := bountiesService(s); again != svc {
+		t.Fatal("two bounties services for one server")
 	}
 }
