@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -132,5 +133,18 @@ func TestHelpListsEveryCommand(t *testing.T) {
 		if !strings.Contains(help, "`/"+name) {
 			t.Errorf("help lacks /%s", name)
 		}
+	}
+}
+
+// TestNoCommandFileIsATestFile guards against a command file whose name ends in _test.go
+// (cmd_ok_to_test.go once did): go test compiles it, so every test passes, but the binary
+// leaves it out and the command is unknown in production.
+func TestNoCommandFileIsATestFile(t *testing.T) {
+	files, err := filepath.Glob("cmd_*_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) > 0 {
+		t.Fatalf("command files the build leaves out: %v", files)
 	}
 }

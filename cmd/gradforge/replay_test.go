@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -166,11 +167,15 @@ func TestBountyCommandThroughTheWholeServer(t *testing.T) {
 	}
 }
 
-func replayWait(t *testing.T, cond func() bool) {
+func replayWait(t *testing.T, cond func() bool, state ...func() any) {
 	t.Helper()
 	for start := time.Now(); !cond(); time.Sleep(20 * time.Millisecond) {
 		if time.Since(start) > 20*time.Second {
-			t.Fatal("condition not met within 20s")
+			var got []any
+			for _, f := range state {
+				got = append(got, f())
+			}
+			t.Fatalf("condition not met within 20s; state: %+v", got)
 		}
 	}
 }
@@ -182,4 +187,70 @@ func replayHas(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// editFixture writes a variant of a fixture into dir and returns its path; the original is
+// untouched.
+func editFixture(t *testing.T, dir, name string, edit func(m map[string]any)) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(readFile(t, fixturePath(t, name))), &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	b, _ := json.Marshal(m)
+	f := filepath.Join(dir, strings.ReplaceAll(name, "/", "_"))
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestUntrustedPullRequestWaitsForOkToTest replays a pull request from an author with no
+// access to the real binary: ci's checks wait (action_required) under needs-ok-to-test, and
+// a maintainer's /ok-to-test comment on the PR queues them; CI's text goes in the bot's one
+// comment.
+func TestUntrustedPullRequestWaitsForOkToTest(t *testing.T) {
+	gh := githubtest.New(t)
+	repo := "Codertocat/Hello-World"
+	gh.SetPermission(repo, "lead", "write")
+	head := "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+	gh.AddPull(repo, githubtest.Pull{Number: 2, Author: "Codertocat", HeadSHA: head, BaseSHA: "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", BaseRef: "master"})
+	dir := t.TempDir()
+	env := []string{"GRADFORGE_GITHUB_API_URL=" + gh.URL, "GRADFORGE_GITHUB_TOKEN=t", "GRADFORGE_WEBHOOK_SECRET=s3", "GRADFORGE_BOUNTIES_TICK=0"}
+	_, url := startServe(t, dir, env)
+	opened := editFixture(t, dir, "pull_request/opened.payload.json", func(map[string]any) {})
+	if out, err := replay(t, dir, opened, "--url", url, "--webhook-secret", "s3", "--event", "pull_request"); err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	replayWait(t, func() bool { return len(gh.CheckRuns(repo)) >= 3 })
+	for _, c := range gh.CheckRuns(repo) {
+		if c.HeadSHA != head || c.Conclusion != "action_required" {
+			t.Fatalf("check run before /ok-to-test = %+v, want action_required on %s", c, head)
+		}
+	}
+	replayWait(t, func() bool { return replayHas(gh.Labels(repo, 2), "needs-ok-to-test") })
+	ok := editFixture(t, dir, "issue_comment/created.with-installation.payload.json", func(m map[string]any) {
+		is := m["issue"].(map[string]any)
+		is["number"] = 2
+		is["pull_request"] = map[string]any{"url": "https://api.github.com/repos/" + repo + "/pulls/2"}
+		c := m["comment"].(map[string]any)
+		c["body"] = "Looks safe.\n/ok-to-test"
+		c["user"].(map[string]any)["login"] = "lead"
+	})
+	if out, err := replay(t, dir, ok, "--url", url, "--webhook-secret", "s3", "--event", "issue_comment"); err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	replayWait(t, func() bool {
+		queued := 0
+		for _, c := range gh.CheckRuns(repo) {
+			if c.Status == "queued" {
+				queued++
+			}
+		}
+		return queued == 3 && !replayHas(gh.Labels(repo, 2), "needs-ok-to-test")
+	}, func() any { return gh.CheckRuns(repo) }, func() any { return gh.Labels(repo, 2) }, func() any { return gh.Comments(repo, 2) })
+	if cs := gh.Comments(repo, 2); len(cs) != 1 || !strings.Contains(cs[0].Body, "@lead `/ok-to-test`") {
+		t.Fatalf("want one bot comment with the /ok-to-test reply, got %+v", cs)
+	}
 }
