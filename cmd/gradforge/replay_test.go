@@ -254,3 +254,66 @@ func TestUntrustedPullRequestWaitsForOkToTest(t *testing.T) {
 		t.Fatalf("want one bot comment with the /ok-to-test reply, got %+v", cs)
 	}
 }
+
+// TestMergedClaimThroughTheWholeServer follows a bounty from /bounty to a merged claim and
+// /approve-payout through the real binary, its bot and the real bounties service; the
+// fixtures never merge, so the merged close is derived here.
+func TestMergedClaimThroughTheWholeServer(t *testing.T) {
+	gh := githubtest.New(t)
+	repo := "Codertocat/Hello-World"
+	gh.SetPermission(repo, "lead", "admin")
+	head := "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+	gh.AddPull(repo, githubtest.Pull{Number: 5, Author: "Codertocat", HeadSHA: "0123", Merged: true}) // an earlier merged PR
+	gh.AddPull(repo, githubtest.Pull{Number: 2, Author: "Codertocat", HeadSHA: head, Body: "/claim #1"})
+	dir := t.TempDir()
+	env := []string{"GRADFORGE_GITHUB_API_URL=" + gh.URL, "GRADFORGE_GITHUB_TOKEN=t", "GRADFORGE_WEBHOOK_SECRET=s3", "GRADFORGE_BOUNTIES_TICK=0"}
+	_, url := startServe(t, dir, env)
+	send := func(event, name string, edit func(m map[string]any)) {
+		t.Helper()
+		f := editFixture(t, dir, name, edit)
+		if out, err := replay(t, dir, f, "--url", url, "--webhook-secret", "s3", "--event", event); err != nil {
+			t.Fatalf("replay %s: %v\n%s", name, err, out)
+		}
+	}
+	comment := func(number int, pr bool, login, body string) func(m map[string]any) {
+		return func(m map[string]any) {
+			is := m["issue"].(map[string]any)
+			is["number"] = number
+			if pr {
+				is["pull_request"] = map[string]any{"url": "https://api.github.com/repos/" + repo + "/pulls/2"}
+			}
+			c := m["comment"].(map[string]any)
+			c["body"] = body
+			c["user"].(map[string]any)["login"] = login
+		}
+	}
+	issueComment := func() string {
+		if cs := gh.Comments(repo, 1); len(cs) == 1 {
+			return cs[0].Body
+		}
+		return ""
+	}
+	send("issue_comment", "issue_comment/created.with-installation.payload.json", comment(1, false, "lead", "/bounty $100"))
+	replayWait(t, func() bool { return strings.Contains(issueComment(), "Bounty: $100") }, func() any { return issueComment() })
+	send("pull_request", "pull_request/opened.payload.json", func(m map[string]any) {
+		m["pull_request"].(map[string]any)["body"] = "Solves it.\n\n/claim #1"
+	})
+	replayWait(t, func() bool { return strings.Contains(issueComment(), "Claim #2 by @codertocat: pending") }, func() any { return issueComment() },
+		func() any { return gh.Comments(repo, 2) })
+	gh.AddPull(repo, githubtest.Pull{Number: 2, Author: "Codertocat", HeadSHA: head, Body: "/claim #1", Merged: true, MergedBy: "lead"})
+	send("pull_request", "pull_request/closed.payload.json", func(m map[string]any) {
+		p := m["pull_request"].(map[string]any)
+		p["merged"] = true
+		p["merged_by"] = map[string]any{"login": "lead"}
+	})
+	replayWait(t, func() bool { return strings.Contains(issueComment(), "Payout to @codertocat") }, func() any { return issueComment() })
+	send("issue_comment", "issue_comment/created.with-installation.payload.json", comment(2, true, "lead", "/approve-payout"))
+	replayWait(t, func() bool {
+		cs := gh.Comments(repo, 2)
+		return len(cs) == 1 && strings.Contains(cs[0].Body, "@lead `/approve-payout`")
+	}, func() any { return gh.Comments(repo, 2) })
+	if l := gh.Labels(repo, 1); !replayHas(l, "bounty-claimed") {
+		t.Errorf("issue labels after the merged claim = %q, want bounty-claimed", l)
+	}
+	t.Logf("issue comment:\n%s\nPR comment:\n%s", issueComment(), gh.Comments(repo, 2)[0].Body)
+}
