@@ -511,10 +511,21 @@ func (r *renderer) render(e *Expr) string {
 		}
 		ng := len(r.vars) - len(r.reduceVars())
 		outer := r.mult
+		// A float max vectorizes as a plain max plus a NaN flag (OpenMP's max would drop NaN).
+		simd := r.ups == 1 && r.d.GlobalID == "" && len(r.reduceVars()) > 0
+		nan := ""
+		if simd && e.Op == lazy.ReduceMax && e.DType.IsFloat() && r.d.SimdMax != "" {
+			nan = "nan" + strconv.Itoa(r.n)
+			r.n++
+			r.line(fmt.Sprintf("int %s = 0;", nan))
+		}
 		for i, v := range r.reduceVars() {
 			n := r.full[ng+i]
-			if i == len(r.reduceVars())-1 && r.ups == 1 && e.Op == lazy.Sum && r.d.SimdSum != "" && r.d.GlobalID == "" {
+			if i == len(r.reduceVars())-1 && simd && e.Op == lazy.Sum && r.d.SimdSum != "" {
 				r.line(fmt.Sprintf(r.d.SimdSum, acc))
+			}
+			if i == len(r.reduceVars())-1 && nan != "" {
+				r.line(fmt.Sprintf(r.d.SimdMax, acc, nan))
 			}
 			r.line(fmt.Sprintf("for (int %s = 0; %s < %d; %s++) {", v, v, n, v))
 			r.indent += "  "
@@ -522,13 +533,19 @@ func (r *renderer) render(e *Expr) string {
 		}
 		open := r.openUp()
 		x := r.render(e.Src[0])
-		if e.Op == lazy.Sum {
+		switch {
+		case e.Op == lazy.Sum:
 			r.line(fmt.Sprintf("%s += %s;", acc, x))
-		} else {
+		case nan != "":
+			r.line(fmt.Sprintf("%s = %s>%s?%s:%s; %s |= %s!=%s;", acc, acc, x, acc, x, nan, x, x))
+		default:
 			r.line(fmt.Sprintf("%s = %s;", acc, r.maxOf(e.DType, acc, x)))
 		}
 		r.flops += r.mult
 		r.closeLoops(open + len(r.reduceVars()))
+		if nan != "" {
+			r.line(fmt.Sprintf("if (%s) %s = %s;", nan, acc, r.d.NaN))
+		}
 		r.mult = outer
 		s = acc
 	default:

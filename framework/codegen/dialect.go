@@ -42,6 +42,9 @@ type Dialect struct {
 	// (%s is the accumulator) the innermost loop of a plain sum, in loop dialects: hints that
 	// make the compiler vectorize them.
 	SimdLoop, SimdSum string
+	// SimdMax (%s: the accumulator, then an int flag OR-ed with "saw a NaN") precedes the
+	// innermost loop of a float max.
+	SimdMax string
 	// UnrollLoop (%d is the trip count) precedes the outer loop of a 2-d upcast tile.
 	UnrollLoop string
 	Shared     string // qualifier for workgroup-local memory (GPU dialects; unused by C)
@@ -80,6 +83,7 @@ var C = &Dialect{
 	Math:       map[lazy.Op]string{lazy.Exp2: "exp2f", lazy.Log2: "log2f", lazy.Sin: "sinf", lazy.Sqrt: "sqrtf"},
 	SimdLoop:   "#pragma omp simd",
 	SimdSum:    "#pragma omp simd reduction(+:%s)",
+	SimdMax:    "#pragma omp simd reduction(max:%s) reduction(|:%s)",
 	UnrollLoop: "#pragma GCC unroll %d",
 	Inf:        "__builtin_inff()",
 	NaN:        "__builtin_nanf(\"\")",

@@ -103,6 +103,13 @@ func TestReductions(t *testing.T) {
 	expect(t, "Sum axis -1 keepdim", m().Sum(-1, KeepDim), []int{2, 1}, 6, 15)
 	expect(t, "Mean", m().Mean(1), []int{2}, 2, 5)
 	expect(t, "Max", m().Max(0), []int{3}, 4, 5, 6)
+	rows := make([]float32, 2*100)
+	for i := range rows {
+		rows[i] = float32(i % 100)
+	}
+	rows[100+37] = float32(math.NaN())
+	expect(t, "row max (vectorized) keeps NaN", FromSlice(rows, 2, 100).Max(1), []int{2}, 99, math.NaN())
+	expect(t, "row max of -inf", FromSlice([]float32{float32(math.Inf(-1)), float32(math.Inf(-1))}, 1, 2).Max(1), []int{1}, math.Inf(-1))
 	expect(t, "Min", m().Min(1), []int{2}, 1, 4)
 	expect(t, "Var", m().Var(1), []int{2}, 1, 1)
 	expect(t, "Std all", m().Std(), []int{}, math.Sqrt(3.5))
