@@ -227,6 +227,9 @@ func (a *API) heartbeat(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	if err := a.Registry.Touch(c.Request.Context(), runnerOf(c).ID); err != nil {
+		a.Queue.Log.WarnContext(c.Request.Context(), "record runner heartbeat", "err", err)
+	}
 	c.JSON(http.StatusOK, heartbeatResponse{Cancel: ans.Cancel, Reason: ans.Reason, LeaseUntil: ans.LeaseUntil})
 }
 

@@ -434,6 +434,16 @@ func TestRegistry(t *testing.T) {
 		if err != nil || len(list) != 1 || list[0].GPU != "NVIDIA H200" || list[0].Busy || !list[0].Online(time.Now()) {
 			t.Fatalf("List = %+v, %v", list, err)
 		}
+		db.Exec(`UPDATE runners SET last_seen_at = ? WHERE id = ?`, time.Now().UTC().Add(-time.Hour), r.ID)
+		if list, _ := reg.List(ctx); list[0].Online(time.Now()) {
+			t.Fatal("a runner last seen an hour ago shows online")
+		}
+		if err := reg.Touch(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := reg.List(ctx); !list[0].Online(time.Now()) {
+			t.Fatal("a touched runner (busy with a long job, heartbeating) shows offline")
+		}
 		if err := reg.Revoke(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}

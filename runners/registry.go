@@ -161,6 +161,18 @@ func (r *Registry) Seen(ctx context.Context, rn Runner, info Info) (Runner, erro
 	return rn, nil
 }
 
+// Touch records that a runner is alive without changing what it says about itself, so a
+// runner busy with a long job still shows as seen.
+func (r *Registry) Touch(ctx context.Context, id int64) error {
+	now := time.Now().UTC()
+	// At most one write per runner every 15 s: heartbeats come every few seconds.
+	if err := r.db.WithContext(ctx).Exec(`UPDATE runners SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)`,
+		now, id, now.Add(-15*time.Second)).Error; err != nil {
+		return fmt.Errorf("runner %d seen: %w", id, err)
+	}
+	return nil
+}
+
 // Revoke disables a runner's credential at once; its held jobs return to the queue when
 // their leases lapse.
 func (r *Registry) Revoke(ctx context.Context, id int64) error {
