@@ -38,9 +38,6 @@ type Agent struct {
 	// LogEvery is how often buffered output is sent.
 	LogEvery time.Duration
 	Log      *slog.Logger
-
-	// OnJob, when set, is called as each job starts (tests use it to find a running job).
-	OnJob func(id int64, attempt int)
 }
 
 func (a *Agent) defaults() {
@@ -140,9 +137,6 @@ var (
 func (a *Agent) runJob(ctx context.Context, j *wireJob) {
 	log := a.Log.With("job", j.ID, "attempt", j.Attempt)
 	log.Info("job started", "repo", j.Repo, "sha", j.HeadSHA, "steps", len(j.Steps))
-	if a.OnJob != nil {
-		a.OnJob(j.ID, j.Attempt)
-	}
 	// The job's own context: cancelled by the heartbeat (cancel, lease lost), the wall
 	// clock, or the runner stopping.
 	jctx, stop := context.WithCancelCause(ctx)
