@@ -47,7 +47,7 @@ type Queue struct {
 	// Lease is how long a runner holds a job without a heartbeat before it goes back to
 	// the queue.
 	Lease time.Duration
-	// Heartbeat is how often runners are told to renew their lease; it is also how quickly
+	// HeartbeatEvery is how often runners are told to renew their lease; it is also how quickly
 	// a cancel reaches them.
 	HeartbeatEvery time.Duration
 	// MaxAttempts is the default number of leases a job may have.
