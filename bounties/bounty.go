@@ -402,3 +402,38 @@ func (s *Service) expireBounties(ctx context.Context) error {
 	}
 	return nil
 }
+
+// recordFees reads Stripe's fee for each card funding that has none recorded and posts it:
+// the platform bears it, so the pool keeps every cent the sponsor pledged. Safe to repeat;
+// a fee is posted once per funding.
+func (s *Service) recordFees(ctx context.Context) error {
+	if s.cfg.Stripe == nil {
+		return nil
+	}
+	var fs []Funding
+	if err := s.db.WithContext(ctx).Raw(`SELECT * FROM bounty_fundings WHERE source = 'checkout' AND fee_cents IS NULL AND payment_intent_id IS NOT NULL
+		AND state IN ('funded', 'refunding', 'refunded') ORDER BY id LIMIT 100`).Scan(&fs).Error; err != nil {
+		return fmt.Errorf("fundings without fees: %w", err)
+	}
+	var errs []error
+	for _, f := range fs {
+		fee, err := s.cfg.Stripe.fee(ctx, *f.PaymentIntentID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err = s.tx(ctx, func(tx *gorm.DB, _ *outbox) error {
+			n, err := exec(tx, `UPDATE bounty_fundings SET fee_cents = ? WHERE id = ? AND fee_cents IS NULL`, fee, f.ID)
+			if err != nil || n == 0 || fee <= 0 {
+				return err
+			}
+			_, err = post(tx, s.now(), fmt.Sprintf("fee:%d", f.ID), "fee", fmt.Sprintf("Stripe fee on @%s's funding %d", f.Sponsor, f.ID),
+				txnRefs{bounty: &f.BountyID, funding: &f.ID}, move(acctPlatform, acctStripeFees, fee)...)
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("record fee of funding %d: %w", f.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -16,8 +16,10 @@ import (
 //	bounty:<id>      a bounty's pool (escrow): funded minus awarded minus refunded
 //	payable:<login>  approved credits not yet transferred to the contributor
 //	paid:<login>     what has left through Stripe transfers to the contributor
+//	stripe:fees      what Stripe kept as processing fees on card fundings (paid by the platform)
 const (
-	acctPlatform = "platform"
+	acctPlatform   = "platform"
+	acctStripeFees = "stripe:fees"
 )
 
 func acctSponsor(login string) string { return "sponsor:" + login }

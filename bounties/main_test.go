@@ -201,6 +201,8 @@ type stripeProxy struct {
 	// loseAnswer makes the next POST to a path reach stripe-mock and then answer 500, as if
 	// the reply were lost on the way back.
 	loseAnswer map[string]int
+	// rewrite edits stripe-mock's answer to a path prefix (its canned objects have no fees).
+	rewrite map[string]func(map[string]any)
 }
 
 type cachedResponse struct {
@@ -213,7 +215,7 @@ func newStripeProxy(t testing.TB) *stripeProxy {
 	needStripe(t)
 	target, _ := url.Parse(stripeMockURL)
 	p := &stripeProxy{requests: map[string]int{}, keys: map[string]int{}, created: map[string]int{}, cached: map[string]cachedResponse{},
-		keyLock: map[string]*sync.Mutex{}, refuse: map[string]string{}, loseAnswer: map[string]int{}}
+		keyLock: map[string]*sync.Mutex{}, refuse: map[string]string{}, loseAnswer: map[string]int{}, rewrite: map[string]func(map[string]any){}}
 	client := &http.Client{Timeout: 30 * time.Second}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -268,6 +270,15 @@ func newStripeProxy(t testing.TB) *stripeProxy {
 		rb, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		p.mu.Lock()
+		for prefix, fn := range p.rewrite {
+			if strings.HasPrefix(r.URL.Path, prefix) {
+				var obj map[string]any
+				if json.Unmarshal(rb, &obj) == nil {
+					fn(obj)
+					rb, _ = json.Marshal(obj)
+				}
+			}
+		}
 		if key != "" && resp.StatusCode < 500 {
 			p.created[key]++
 			p.cached[key] = cachedResponse{resp.StatusCode, rb}

@@ -431,7 +431,8 @@ func (s *Service) Onboard(ctx context.Context, who string) (Result, error) {
 
 // Tick does the periodic work: expired locks and bounties close (and refund), refunds are
 // sent, transfers stuck in flight longer than the lease are asked for again with their own
-// idempotency key, and approved payouts to newly enabled accounts start. Safe to run on every
+// idempotency key, approved payouts to newly enabled accounts start, and Stripe's fees on
+// card fundings are read into the ledger. Safe to run on every
 // server at once.
 func (s *Service) Tick(ctx context.Context) error {
 	if err := s.tx(ctx, func(tx *gorm.DB, o *outbox) error { return s.expireAttempts(tx, o, "") }); err != nil {
@@ -441,7 +442,7 @@ func (s *Service) Tick(ctx context.Context) error {
 		return err
 	}
 	s.settleRefunds(ctx)
-	return s.resumeTransfers(ctx)
+	return errors.Join(s.resumeTransfers(ctx), s.recordFees(ctx))
 }
 
 func (s *Service) resumeTransfers(ctx context.Context) error {

@@ -196,3 +196,18 @@ func (s *Stripe) refund(ctx context.Context, f Funding, key string) (string, err
 	}
 	return r.ID, nil
 }
+
+// fee reads Stripe's processing fee on a payment from its charge's balance transaction.
+func (s *Stripe) fee(ctx context.Context, paymentIntent string) (int64, error) {
+	p := &stripe.PaymentIntentParams{}
+	p.Context = ctx
+	p.AddExpand("latest_charge.balance_transaction")
+	pi, err := s.api.PaymentIntents.Get(paymentIntent, p)
+	if err != nil {
+		return 0, fmt.Errorf("%w: read payment %s: %w", ErrStripe, paymentIntent, err)
+	}
+	if pi.LatestCharge == nil || pi.LatestCharge.BalanceTransaction == nil {
+		return 0, fmt.Errorf("%w: payment %s has no balance transaction yet", ErrStripe, paymentIntent)
+	}
+	return pi.LatestCharge.BalanceTransaction.Fee, nil
+}

@@ -94,6 +94,8 @@ type Funding struct {
 	CreatedAt         time.Time
 	FundedAt          *time.Time
 	RefundedAt        *time.Time
+	// FeeCents is Stripe's processing fee on a card funding, nil until read.
+	FeeCents *int64
 }
 
 // Attempt is a contributor's lock on a bounty.

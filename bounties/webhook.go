@@ -288,6 +288,11 @@ func (s *Service) onCheckoutCompleted(ctx context.Context, tx *gorm.DB, o *outbo
 		}
 		*after = append(*after, func() { s.settleRefunds(context.WithoutCancel(ctx)) })
 	}
+	*after = append(*after, func() {
+		if err := s.recordFees(context.WithoutCancel(ctx)); err != nil {
+			s.log.WarnContext(ctx, "Stripe fee not read yet; the tick retries", "funding", f.ID, "err", err)
+		}
+	})
 	o.add(b.Repo, b.Issue, msg)
 	return event(tx, now, &b.ID, b.Repo, b.Issue, "funded", f.Sponsor, f.Sponsor, msg)
 }

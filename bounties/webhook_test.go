@@ -314,3 +314,41 @@ func TestConcurrentDuplicateDeliveriesApplyOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestStripeFeeIsPostedOnce(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		h := routes(e.s)
+		e.proxy.rewrite["/v1/payment_intents/pi_fee"] = func(pi map[string]any) {
+			pi["latest_charge"].(map[string]any)["balance_transaction"].(map[string]any)["fee"] = 146
+		}
+		for _, pi := range []string{"pi_fee", "pi_free"} {
+			e.s.Fund(e.ctx, FundInput{Repo: "o/r", Issue: 7, Sponsor: "sam", AmountCents: 40_00, RequestKey: pi})
+			var f Funding
+			db.Raw(`SELECT * FROM bounty_fundings WHERE request_key = ?`, pi).Scan(&f)
+			e.sendEvent(h, "evt_"+pi, "checkout.session.completed", 1, map[string]any{"id": *f.CheckoutSessionID, "object": "checkout.session", "payment_status": "paid", "amount_total": 40_00, "payment_intent": pi})
+		}
+		for range 2 {
+			if err := e.s.Tick(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if bal, _ := e.s.Balance(e.ctx, "stripe:fees"); bal != 146 {
+			t.Fatalf("stripe:fees = %d, want 146", bal)
+		}
+		if bal, _ := e.s.Balance(e.ctx, "platform"); bal != -146 {
+			t.Fatalf("platform = %d, want -146: the platform bears the fee", bal)
+		}
+		if p, _ := pool(db, 1); p != 80_00 {
+			t.Fatalf("pool %d, want the full 8000 pledged", p)
+		}
+		if n := e.proxy.count("GET /v1/payment_intents/pi_fee") + e.proxy.count("GET /v1/payment_intents/pi_free"); n != 2 {
+			t.Fatalf("fees read %d times, want once per funding", n)
+		}
+		var fees []int64
+		db.Raw(`SELECT fee_cents FROM bounty_fundings ORDER BY id`).Scan(&fees)
+		if fmt.Sprint(fees) != "[146 0]" {
+			t.Fatalf("fees recorded %v", fees)
+		}
+	})
+}
