@@ -2,7 +2,11 @@
 // C-like dialect. The scheduler hands it an AST whose leaves are buffer loads through views;
 // Lower orders the dims (reduced ones innermost), merges dims that every view walks
 // contiguously, and writes the loops once for every dialect: global dims as loops on the
-// CPU or as thread indices on GPUs, then the reduce loops, then the store.
+// CPU or as thread indices on GPUs (gpu.go plans blocks and grouped reductions), then the
+// reduce loops, then the store. On loop dialects, reduce kernels whose inputs are shared
+// along some output dims get upcast tiles: small loops over local accumulator arrays, the
+// innermost vectorized where loads are contiguous (a matmul's 8×16 tile), else unrolled.
+// Everything that differs between languages is in a Dialect value.
 package codegen
 
 import (
