@@ -12,8 +12,9 @@ import (
 // changes, so a page at most TTL old is what every visitor sees while the database answers
 // one query per distinct page per TTL instead of one per visitor. Once a page is older than
 // TTL, the next request refreshes it in the background and, until the refresh lands, everyone
-// keeps getting the previous answer (for at most staleFactor TTLs), so a slow query never
-// holds visitors up after the first one.
+// keeps getting the previous answer, so a slow query never holds visitors up after the first
+// one: what they see is at most one query time plus TTL old (and never more than maxStale,
+// should refreshes keep failing).
 type boardCache struct {
 	ttl time.Duration
 
@@ -23,8 +24,8 @@ type boardCache struct {
 	pages      map[BountyFilter]drawnPage // the board as anonymous visitors see it
 }
 
-// staleFactor bounds how old (in TTLs) an answer may be served while its refresh runs.
-const staleFactor = 12
+// maxStale bounds how old an answer may be served while refreshes run or fail.
+const maxStale = 10 * time.Minute
 
 type boardEntry struct {
 	ready chan struct{} // closed once the query has finished; the fields below are then set
@@ -62,7 +63,7 @@ func (bc *boardCache) get(key BountyFilter, load func(e *boardEntry)) *boardEntr
 		case <-e.ready:
 			age := time.Since(e.at)
 			switch {
-			case e.err != nil || age >= staleFactor*bc.ttl: // unusable: load below
+			case e.err != nil || age >= max(maxStale, bc.ttl): // unusable: load below
 			case age < bc.ttl || bc.refreshing[key]:
 				bc.mu.Unlock()
 				return e
