@@ -153,8 +153,19 @@ func (b *Bot) isBot(u *github.User) bool {
 	return u.GetType() == "Bot" || strings.EqualFold(u.GetLogin(), b.Login) || strings.HasSuffix(u.GetLogin(), "[bot]")
 }
 
+// writer is who wrote the text an event carries: the sender, who is the author on creation
+// and the editor on an edit (a maintainer editing someone's comment speaks for themselves,
+// and an author cannot borrow a maintainer's words by editing them back); the content's
+// author when a payload has no sender.
+func writer(sender, author *github.User) *github.User {
+	if sender.GetLogin() != "" {
+		return sender
+	}
+	return author
+}
+
 func (b *Bot) onIssue(ctx context.Context, d Delivery, e *github.IssuesEvent) error {
-	if a := e.GetAction(); (a != "opened" && a != "edited") || b.isBot(e.GetIssue().GetUser()) {
+	if a := e.GetAction(); (a != "opened" && a != "edited") || b.isBot(writer(e.GetSender(), e.GetIssue().GetUser())) {
 		return nil
 	}
 	if e.GetAction() == "edited" && e.GetChanges().GetBody() == nil {
@@ -163,29 +174,29 @@ func (b *Bot) onIssue(ctx context.Context, d Delivery, e *github.IssuesEvent) er
 	is := e.GetIssue()
 	return b.runCommands(ctx, &CommentEvent{Delivery: d.ID, InstallationID: e.GetInstallation().GetID(), Repo: e.GetRepo().GetFullName(),
 		Number: is.GetNumber(), IsPR: is.IsPullRequest(), Source: "issue", Action: e.GetAction(),
-		Author: strings.ToLower(is.GetUser().GetLogin()), Body: is.GetBody(), OldBody: e.GetChanges().GetBody().GetFrom(),
+		Author: strings.ToLower(writer(e.GetSender(), is.GetUser()).GetLogin()), Body: is.GetBody(), OldBody: e.GetChanges().GetBody().GetFrom(),
 		ThreadAuthor: strings.ToLower(is.GetUser().GetLogin())})
 }
 
 func (b *Bot) onIssueComment(ctx context.Context, d Delivery, e *github.IssueCommentEvent) error {
-	if a := e.GetAction(); (a != "created" && a != "edited") || b.isBot(e.GetComment().GetUser()) {
+	if a := e.GetAction(); (a != "created" && a != "edited") || b.isBot(writer(e.GetSender(), e.GetComment().GetUser())) {
 		return nil
 	}
 	is := e.GetIssue()
 	return b.runCommands(ctx, &CommentEvent{Delivery: d.ID, InstallationID: e.GetInstallation().GetID(), Repo: e.GetRepo().GetFullName(),
 		Number: is.GetNumber(), IsPR: is.IsPullRequest(), Source: "comment", Action: e.GetAction(),
-		Author: strings.ToLower(e.GetComment().GetUser().GetLogin()), Body: e.GetComment().GetBody(), OldBody: e.GetChanges().GetBody().GetFrom(),
+		Author: strings.ToLower(writer(e.GetSender(), e.GetComment().GetUser()).GetLogin()), Body: e.GetComment().GetBody(), OldBody: e.GetChanges().GetBody().GetFrom(),
 		ThreadAuthor: strings.ToLower(is.GetUser().GetLogin())})
 }
 
 func (b *Bot) onReview(ctx context.Context, d Delivery, e *github.PullRequestReviewEvent) error {
-	if a := e.GetAction(); (a != "submitted" && a != "edited") || b.isBot(e.GetReview().GetUser()) {
+	if a := e.GetAction(); (a != "submitted" && a != "edited") || b.isBot(writer(e.GetSender(), e.GetReview().GetUser())) {
 		return nil
 	}
 	pr := e.GetPullRequest()
 	return b.runCommands(ctx, &CommentEvent{Delivery: d.ID, InstallationID: e.GetInstallation().GetID(), Repo: e.GetRepo().GetFullName(),
 		Number: pr.GetNumber(), IsPR: true, Source: "review", Action: e.GetAction(),
-		Author: strings.ToLower(e.GetReview().GetUser().GetLogin()), Body: e.GetReview().GetBody(), OldBody: oldBody(d.Payload),
+		Author: strings.ToLower(writer(e.GetSender(), e.GetReview().GetUser()).GetLogin()), Body: e.GetReview().GetBody(), OldBody: oldBody(d.Payload),
 		ThreadAuthor: strings.ToLower(pr.GetUser().GetLogin())})
 }
 
@@ -219,10 +230,10 @@ func (b *Bot) onPullRequest(ctx context.Context, d Delivery, e *github.PullReque
 		return err
 	}
 	pr.Action = action
-	if (action == "opened" || action == "edited") && !b.isBot(p.GetUser()) &&
+	if (action == "opened" || action == "edited") && !b.isBot(writer(e.GetSender(), p.GetUser())) &&
 		(action == "opened" || e.GetChanges().GetBody() != nil) {
 		if err := b.runCommands(ctx, &CommentEvent{Delivery: d.ID, InstallationID: inst, Repo: repo, Number: p.GetNumber(), IsPR: true,
-			Source: "pull_request", Action: action, Author: pr.Author, Body: p.GetBody(), OldBody: e.GetChanges().GetBody().GetFrom(),
+			Source: "pull_request", Action: action, Author: strings.ToLower(writer(e.GetSender(), p.GetUser()).GetLogin()), Body: p.GetBody(), OldBody: e.GetChanges().GetBody().GetFrom(),
 			ThreadAuthor: pr.Author}); err != nil {
 			return err
 		}

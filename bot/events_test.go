@@ -134,6 +134,7 @@ func comment(t *testing.T, login, body string, pr bool) []byte {
 	return fixture(t, "issue_comment/created.with-installation.payload.json", func(m map[string]any) {
 		obj(m, "comment")["body"] = body
 		obj(m, "comment", "user")["login"] = login
+		obj(m, "sender")["login"] = login
 		if pr {
 			obj(m, "issue")["pull_request"] = map[string]any{"url": "https://api.github.com/repos/" + repo + "/pulls/1"}
 		}
@@ -261,6 +262,7 @@ func TestEditRunsOnlyNewCommands(t *testing.T) {
 	edited := fixture(t, "issue_comment/edited.payload.json", func(m map[string]any) {
 		m["installation"] = map[string]any{"id": 1}
 		obj(m, "comment", "user")["login"] = "maint"
+		obj(m, "sender")["login"] = "maint"
 		obj(m, "comment")["body"] = "/label a\n/label b"
 		obj(m, "changes", "body")["from"] = "/label a\n/lable b"
 	})
@@ -354,6 +356,7 @@ func TestPullRequestLifecycle(t *testing.T) {
 		// An untrusted author's push is handed on untrusted.
 		sync := fixture(t, "pull_request/synchronize.payload.json", func(m map[string]any) {
 			obj(m, "pull_request", "user")["login"] = "drive-by"
+			obj(m, "sender")["login"] = "drive-by"
 		})
 		if err := h.deliver(t, "pull_request", sync); err != nil {
 			t.Fatal(err)
@@ -395,6 +398,7 @@ func TestReviewBodyAndOwnCommentsIgnored(t *testing.T) {
 	review := fixture(t, "pull_request_review/submitted.payload.json", func(m map[string]any) {
 		obj(m, "review")["body"] = "Looks good.\n/lgtm"
 		obj(m, "review", "user")["login"] = "reviewer"
+		obj(m, "sender")["login"] = "reviewer"
 	})
 	if err := h.deliver(t, "pull_request_review", review); err != nil {
 		t.Fatal(err)
@@ -527,5 +531,28 @@ func TestBadConfigIsToldNotRetried(t *testing.T) {
 	}
 	if c := h.botComment(t, 1); !strings.Contains(c, "cannot read this repository's `.gradforge.yml`") {
 		t.Fatalf("reply does not explain the broken config:\n%s", c)
+	}
+}
+
+func TestEditorSpeaksForThemselves(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t))
+	h.gh.SetPermission(repo, "maint", "write")
+	// The author edits a maintainer's comment to add a maintainer-only command: the edit is
+	// the author's, so it is refused.
+	edited := fixture(t, "issue_comment/edited.payload.json", func(m map[string]any) {
+		m["installation"] = map[string]any{"id": 1}
+		obj(m, "comment", "user")["login"] = "maint"
+		obj(m, "sender")["login"] = "sneaky"
+		obj(m, "comment")["body"] = "/label approved-by-maint"
+		obj(m, "changes", "body")["from"] = "fine by me"
+	})
+	if err := h.deliver(t, "issue_comment", edited); err != nil {
+		t.Fatal(err)
+	}
+	if l := h.gh.Labels(repo, 1); len(l) != 0 {
+		t.Fatalf("an edit by a non-maintainer applied %q", l)
+	}
+	if c := h.botComment(t, 1); !strings.Contains(c, "@sneaky `/label approved-by-maint`: sorry") {
+		t.Fatalf("refusal not addressed to the editor:\n%s", c)
 	}
 }

@@ -237,6 +237,7 @@ func TestUntrustedPullRequestWaitsForOkToTest(t *testing.T) {
 		c := m["comment"].(map[string]any)
 		c["body"] = "Looks safe.\n/ok-to-test"
 		c["user"].(map[string]any)["login"] = "lead"
+		m["sender"].(map[string]any)["login"] = "lead"
 	})
 	if out, err := replay(t, dir, ok, "--url", url, "--webhook-secret", "s3", "--event", "issue_comment"); err != nil {
 		t.Fatalf("replay: %v\n%s", err, out)
@@ -285,6 +286,7 @@ func TestMergedClaimThroughTheWholeServer(t *testing.T) {
 			c := m["comment"].(map[string]any)
 			c["body"] = body
 			c["user"].(map[string]any)["login"] = login
+			m["sender"].(map[string]any)["login"] = login
 		}
 	}
 	issueComment := func() string {
