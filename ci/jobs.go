@@ -71,6 +71,14 @@ func (s *Service) job(p pullRow, r Run) Job {
 		if thr == 0 {
 			thr = 0.05
 		}
+		// Free-form settings travel as the flags' environment variables, never through the
+		// shell line.
+		if s.Config.SpeedBench != "" {
+			j.Env["GRADFORGE_BENCH"] = s.Config.SpeedBench
+		}
+		if s.Config.SpeedPairs > 0 {
+			j.Env["GRADFORGE_PAIRS"] = strconv.Itoa(s.Config.SpeedPairs)
+		}
 		j.Steps = []Step{buildBase, fetchBase, {Name: "speed gate",
 			Run: fmt.Sprintf(`%s gate speed --repo . --base "$GRADFORGE_BASE_SHA" --head "$GRADFORGE_HEAD_SHA" --threshold %g --json %s || test -s %s`,
 				base, thr, result, result)}}

@@ -48,7 +48,7 @@ func TestJobSteps(t *testing.T) {
 	ws := t.TempDir()
 	r.git("worktree", "add", "-q", "--detach", filepath.Join(ws, "base"), base)
 
-	svc := &Service{}
+	svc := &Service{Config: Config{SpeedBench: "Fused|Matmul'$(x)", SpeedPairs: 12}}
 	p := pullRow{Repo: "o/r", Number: 1, HeadSHA: head, BaseSHA: base, BaseRef: "main", CloneURL: "file://" + r.dir}
 	for _, gate := range Gates {
 		t.Run(gate, func(t *testing.T) {
@@ -94,6 +94,9 @@ func TestJobSteps(t *testing.T) {
 			case GateSpeed:
 				if got.Device != "CUDA" || !strings.Contains(args, "--threshold 0.05") {
 					t.Errorf("speed: DEVICE=%q args %q", got.Device, args)
+				}
+				if j.Env["GRADFORGE_BENCH"] != "Fused|Matmul'$(x)" || j.Env["GRADFORGE_PAIRS"] != "12" || strings.Contains(args, "Fused") {
+					t.Errorf("speed settings must travel in the environment, not the shell line: env %v, args %q", j.Env, args)
 				}
 			case GateParity:
 				// The suite itself is the head's code under test.

@@ -71,6 +71,8 @@ type PullRequest struct {
 type Config struct {
 	Budget         int     // lines gate budget (default 9000)
 	SpeedThreshold float64 // default 0.05
+	SpeedBench     string  // benchmarks the speed gate runs (regexp; default all)
+	SpeedPairs     int     // measured pairs per benchmark (default 10)
 	GPULabel       string  // runner label for parity and speed (default "cuda"; "-" for none)
 	Device         string  // framework device on the runner (default "CUDA"; "" with GPULabel "-")
 	// OkToTestEachPush makes an untrusted author's every push wait for a new /ok-to-test;

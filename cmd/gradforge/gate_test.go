@@ -120,3 +120,21 @@ func TestGateParityReport(t *testing.T) {
 		t.Errorf("result %s (%v): the failing case must be located at testops/cases.go:4", b, err)
 	}
 }
+
+// The speed job passes its settings as the flags' environment variables.
+func TestGateSpeedSettingsFromEnvironment(t *testing.T) {
+	dir := gitRepo(t, map[string]string{"go.mod": "module example.com/x\n\ngo 1.22\n"}, map[string]string{"framework/a.go": "package a\n"})
+	cmd := exec.Command(bin, "gate", "speed", "-q")
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), "GRADFORGE_PAIRS=3")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "at least 6 pairs for a 95 % interval, got 3") {
+		t.Errorf("GRADFORGE_PAIRS=3: %v\n%s", err, out)
+	}
+	cmd = exec.Command(bin, "gate", "speed", "-q")
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), "GRADFORGE_BENCH=(")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "--bench") {
+		t.Errorf("GRADFORGE_BENCH=(: %v\n%s", err, out)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -105,6 +106,8 @@ func init() {
 		flags: func(fs *pflag.FlagSet) {
 			fs.IntVar(&cfg.Budget, "ci-line-budget", ci.DefaultBudget, "most code lines the framework core may have (lines gate)")
 			fs.Float64Var(&cfg.SpeedThreshold, "ci-speed-threshold", 0.05, "slowdown that fails the speed gate, as a fraction")
+			fs.StringVar(&cfg.SpeedBench, "ci-speed-bench", ".", "benchmarks the speed gate runs (regexp, as go test -bench)")
+			fs.IntVar(&cfg.SpeedPairs, "ci-speed-pairs", 10, "measured base/head pairs per benchmark (at least 6)")
 			fs.StringVar(&cfg.GPULabel, "ci-gpu-label", "cuda", `runner label for the parity and speed jobs ("-" for none)`)
 			fs.StringVar(&cfg.Device, "ci-device", "CUDA", "framework device the parity and speed jobs use")
 			fs.BoolVar(&cfg.OkToTestEachPush, "ci-ok-to-test-each-push", false, "an untrusted author's every push needs a new /ok-to-test")
@@ -121,6 +124,12 @@ func init() {
 				if !slices.Contains(ci.Gates, g) {
 					return fmt.Errorf("--ci-gates: unknown gate %q (parity, lines or speed)", g)
 				}
+			}
+			if cfg.SpeedPairs < 6 {
+				return fmt.Errorf("--ci-speed-pairs must be at least 6 for a 95 %% interval, got %d", cfg.SpeedPairs)
+			}
+			if _, err := regexp.Compile(cfg.SpeedBench); err != nil {
+				return fmt.Errorf("--ci-speed-bench: %w", err)
 			}
 			if !strings.Contains(cloneURL, "{repo}") {
 				return fmt.Errorf("--ci-clone-url %q must contain {repo}", cloneURL)
