@@ -119,6 +119,9 @@ func (s BountySource) Contributor(ctx context.Context, login string) (Contributo
 			c.Paid = append(c.Paid, payoutOf(cr))
 		}
 	}
+	if err := s.titles(ctx, c.Paid); err != nil {
+		return c, err
+	}
 	for _, pr := range p.Proposals {
 		c.Proposals = append(c.Proposals, proposalOf(pr))
 	}
@@ -175,7 +178,33 @@ func (s BountySource) AwaitingPayouts(ctx context.Context, repo string) ([]Payou
 	for i, c := range cs {
 		out[i] = payoutOf(c)
 	}
-	return out, nil
+	return out, s.titles(ctx, out)
+}
+
+// titles fills in the bounty titles of payouts (credits carry only the issue number), one
+// look-up per distinct issue and at most maxTitleLookups of them; the rest show repo#number.
+func (s BountySource) titles(ctx context.Context, ps []Payout) error {
+	const maxTitleLookups = 50
+	seen := map[string]string{}
+	for i, p := range ps {
+		if p.Title != "" {
+			continue
+		}
+		key := fmt.Sprintf("%s#%d", p.Repo, p.Issue)
+		t, ok := seen[key]
+		if !ok && len(seen) < maxTitleLookups {
+			d, err := s.S.BountyDetail(ctx, p.Repo, p.Issue)
+			switch {
+			case err == nil:
+				t = d.Bounty.Title
+			case !errors.Is(err, bounties.ErrNotFound):
+				return bountiesErr(err)
+			}
+			seen[key] = t
+		}
+		ps[i].Title = t
+	}
+	return nil
 }
 
 // creditIn checks that a credit belongs to the repository whose console acts on it, so a

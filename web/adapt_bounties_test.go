@@ -63,7 +63,7 @@ func TestBountySource(t *testing.T) {
 		m.signIn("maint", "maintainer")
 		must(t, m.get("/console"), http.StatusOK, "gradforge/gradforge", "gradforge/tools")
 		r = m.get("/console/gradforge/gradforge")
-		must(t, r, http.StatusOK, "payout-"+strconv.FormatInt(credit, 10), "@alice", "$300")
+		must(t, r, http.StatusOK, "payout-"+strconv.FormatInt(credit, 10), "@alice", "$300", "ONNX &lt;Resize&gt; op")
 		tok := m.csrf("/console/gradforge/gradforge")
 		// The credit belongs to gradforge/gradforge: the tools console cannot approve it.
 		must(t, m.post("/console/gradforge/tools/payouts/"+strconv.FormatInt(credit, 10)+"/approve", url.Values{"csrf_token": {tok}}), http.StatusNotFound)
