@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gradforge/gradforge/framework/datasets"
+	"github.com/gradforge/gradforge/framework/dtype"
 	"github.com/gradforge/gradforge/framework/nn"
 	"github.com/gradforge/gradforge/framework/optim"
 	"github.com/gradforge/gradforge/framework/state"
@@ -128,9 +129,17 @@ func main() {
 	out := flag.String("out", "fashion_mnist.safetensors", "checkpoint file")
 	steps := flag.Int("steps", 0, "stop each epoch after this many batches (0: whole epoch)")
 	seed := flag.Uint64("seed", 0, "random seed")
+	bench := flag.Int("bench", 0, "only time this many training steps on one random batch (compare: python3 torch_ref.py BATCH STEPS)")
+	int8 := flag.Bool("int8", false, "after training, also evaluate with int8 weights")
 	flag.Parse()
 	if *device != "" {
 		os.Setenv("DEVICE", *device)
+	}
+	if *bench > 0 {
+		if err := benchSteps(*batch, *bench, *lr); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 	train, err := datasets.FashionMNIST("train")
 	if err != nil {
@@ -163,4 +172,45 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Println("saved", *out)
+	if *int8 {
+		if _, err := nn.QuantizeWeights(net, true); err != nil {
+			log.Fatal(err)
+		}
+		acc, err := Evaluate(net, test, 1000)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("int8 weights (per-channel): test acc %.2f%%\n", 100*acc)
+	}
+}
+
+// benchSteps times training steps on one fixed random batch, as torch_ref.py does.
+func benchSteps(batch, steps int, lr float64) error {
+	tensor.ManualSeed(0)
+	net := NewNet()
+	opt := optim.NewAdam(nn.Parameters(net), lr)
+	x := tensor.Rand(batch, 1, 28, 28)
+	y := tensor.Rand(batch).Mul(10).Cast(dtype.Int32)
+	if err := tensor.Realize(x, y); err != nil {
+		return err
+	}
+	var start time.Time
+	for i := range steps + 3 {
+		if i == 3 {
+			start = time.Now()
+		}
+		opt.ZeroGrad()
+		loss := nn.CrossEntropy(net.Forward(x), y, 0)
+		loss.Backward()
+		if err := opt.Step(loss, net.B1.RunningMean, net.B1.RunningVar, net.B2.RunningMean, net.B2.RunningVar); err != nil {
+			return err
+		}
+		if _, err := loss.Item(); err != nil {
+			return err
+		}
+	}
+	took := time.Since(start).Seconds()
+	fmt.Printf("gradforge %s batch=%d steps=%d: %.2f ms/step, %.0f samples/s, %.1f s per 60k-sample epoch\n",
+		os.Getenv("DEVICE"), batch, steps, 1000*took/float64(steps), float64(batch*steps)/took, 60000/(float64(batch*steps)/took))
+	return nil
 }
