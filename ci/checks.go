@@ -28,6 +28,10 @@ const (
 	MaxText        = 65535 // characters of summary and of text
 )
 
+// maxAnnotationText keeps an annotation's message and raw details under GitHub's 64 KB even
+// when every character takes four bytes.
+const maxAnnotationText = 16 << 10
+
 // The gates, which are also the check runs' names.
 const (
 	GateParity = "parity"
@@ -118,8 +122,8 @@ func batches(o *Output) []*Output {
 	first.Title = truncate(o.Title, 255)
 	anns := append([]Annotation(nil), o.Annotations...)
 	for i := range anns {
-		anns[i].Message = truncate(anns[i].Message, 64*1024-1)
-		anns[i].RawDetails = truncate(anns[i].RawDetails, 64*1024-1)
+		anns[i].Message = truncate(anns[i].Message, maxAnnotationText)
+		anns[i].RawDetails = truncate(anns[i].RawDetails, maxAnnotationText)
 	}
 	first.Annotations = anns[:min(len(anns), MaxAnnotations)]
 	out := []*Output{&first}

@@ -562,3 +562,20 @@ func TestResultRetriedWhenGitHubFails(t *testing.T) {
 		t.Errorf("%d comments, want one", n)
 	}
 }
+
+func TestBatchesRespectGitHubLimits(t *testing.T) {
+	long := strings.Repeat("é", 40000)
+	in := &Output{Title: strings.Repeat("t", 300), Summary: strings.Repeat("s", 70000), Text: long + long,
+		Annotations: []Annotation{{Path: "a.go", StartLine: 1, EndLine: 1, Level: LevelFailure, Message: long}}}
+	outs := batches(in)
+	o := outs[0]
+	if len([]rune(o.Title)) > 255 || len([]rune(o.Summary)) > MaxText || len([]rune(o.Text)) > MaxText {
+		t.Errorf("sizes: title %d, summary %d, text %d", len([]rune(o.Title)), len([]rune(o.Summary)), len([]rune(o.Text)))
+	}
+	if n := len(o.Annotations[0].Message); n >= 64<<10 {
+		t.Errorf("annotation message is %d bytes, over GitHub's 64 KB", n)
+	}
+	if in.Annotations[0].Message != long {
+		t.Error("batches changed the caller's annotations")
+	}
+}
