@@ -36,7 +36,7 @@ type Workers struct {
 	DB      *gorm.DB
 	Handler Handler
 	Log     *slog.Logger
-	// N is the number of concurrent workers (default 4).
+	// N is the number of concurrent workers (default 16: a job mostly waits on GitHub's API).
 	N int
 	// Lease is how long a claimed job stays reserved; a handler's context ends before it
 	// (default 2 minutes).
@@ -67,7 +67,7 @@ type Job struct {
 func (w *Workers) init() {
 	w.once.Do(func() {
 		if w.N <= 0 {
-			w.N = 4
+			w.N = 16
 		}
 		if w.Lease <= 0 {
 			w.Lease = 2 * time.Minute
