@@ -18,6 +18,8 @@ need_deb python3-torch
 need_deb dataset-fashion-mnist
 need_deb bubblewrap
 need_deb chromium
+need_deb ocl-icd-libopencl1
+need_deb pocl-opencl-icd
 need_go_tool stripe-mock github.com/stripe/stripe-mock@latest
 # --- end of needs ---
 
