@@ -277,3 +277,42 @@ func TestConcurrentAttemptsRespectTheLimit(t *testing.T) {
 		}
 	})
 }
+
+func TestReconcileAgainstStripe(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		c := e.awaiting(7, 10_00)
+		if _, err := e.s.ApprovePayout(e.ctx, ApproveInput{Repo: "o/r", Number: 7, Actor: "maint", Maintainer: true}); err != nil {
+			t.Fatal(err)
+		}
+		acct := mustAccount(t, e, "alice")
+		amount, reversed := 10_00, 0
+		e.proxy.rewrite["/v1/transfers/"] = func(tr map[string]any) {
+			tr["amount"], tr["amount_reversed"], tr["destination"] = amount, reversed, acct
+		}
+		if got, err := e.s.Reconcile(e.ctx, 0); err != nil || len(got) != 0 {
+			t.Fatalf("a matching transfer: %v %v", got, err)
+		}
+		amount = 9_99
+		if got, _ := e.s.Reconcile(e.ctx, 0); len(got) != 1 || !strings.Contains(got[0], "$9.99") {
+			t.Fatalf("a transfer of another amount: %v", got)
+		}
+		amount, reversed = 10_00, 10_00
+		if got, _ := e.s.Reconcile(e.ctx, 0); len(got) != 1 || !strings.Contains(got[0], "no reversal") {
+			t.Fatalf("a reversal the ledger lacks: %v", got)
+		}
+		// A payout stuck in flight is listed.
+		e.fund("o/r", 8, 5_00)
+		cs := e.win("o/r", 8, 80, "alice")
+		e.s.crashAfterTransfer = func(int64) error { return errors.New("crash") }
+		e.s.ApprovePayout(e.ctx, ApproveInput{Repo: "o/r", Number: 8, Actor: "maint", Maintainer: true})
+		e.s.crashAfterTransfer = nil
+		e.clock.Add(2 * time.Hour)
+		reversed = 0
+		got, _ := e.s.Reconcile(e.ctx, 0)
+		if len(got) != 1 || !strings.Contains(got[0], fmt.Sprintf("payout %d", cs[0].ID)) || !strings.Contains(got[0], "transferring") {
+			t.Fatalf("stuck payout: %v", got)
+		}
+		_ = c
+	})
+}

@@ -165,3 +165,50 @@ func (s *Service) Audit(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Reconcile compares the newest paid and reversed payouts (up to limit) with Stripe's own
+// record of their transfers — amount, destination account, reversal — and lists payouts stuck
+// in flight for over an hour. It returns what disagrees, or nothing.
+func (s *Service) Reconcile(ctx context.Context, limit int) ([]string, error) {
+	if s.cfg.Stripe == nil {
+		return nil, refuse(ErrRefused, "reconciling needs a Stripe key")
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	db := s.db.WithContext(ctx)
+	var cs []Credit
+	if err := db.Raw(`SELECT * FROM bounty_credits WHERE state IN ('paid', 'reversed') AND transfer_id IS NOT NULL ORDER BY id DESC LIMIT ?`, limit).Scan(&cs).Error; err != nil {
+		return nil, fmt.Errorf("paid credits: %w", err)
+	}
+	var out []string
+	for _, c := range cs {
+		t, err := s.cfg.Stripe.getTransfer(ctx, *c.TransferID)
+		if err != nil {
+			out = append(out, fmt.Sprintf("payout %d (@%s, %s): %v", c.ID, c.Recipient, Cents(c.AmountCents), err))
+			continue
+		}
+		acct, err := accountOf(db, c.Recipient)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case t.Amount != c.AmountCents:
+			out = append(out, fmt.Sprintf("payout %d: Stripe transfer %s is %s, the ledger says %s", c.ID, t.ID, Cents(t.Amount), Cents(c.AmountCents)))
+		case t.Destination == nil || acct == nil || t.Destination.ID != acct.StripeAccountID:
+			out = append(out, fmt.Sprintf("payout %d: Stripe transfer %s went to another account than @%s's", c.ID, t.ID, c.Recipient))
+		case c.State == CreditPaid && t.AmountReversed > 0:
+			out = append(out, fmt.Sprintf("payout %d: Stripe reversed %s of transfer %s but the ledger has no reversal", c.ID, Cents(t.AmountReversed), t.ID))
+		case c.State == CreditReversed && t.AmountReversed == 0:
+			out = append(out, fmt.Sprintf("payout %d: the ledger has a reversal Stripe does not show on transfer %s", c.ID, t.ID))
+		}
+	}
+	var stuck []Credit
+	if err := db.Raw(`SELECT * FROM bounty_credits WHERE state = 'transferring' AND transferring_since < ?`, s.now().Add(-time.Hour)).Scan(&stuck).Error; err != nil {
+		return nil, fmt.Errorf("stuck credits: %w", err)
+	}
+	for _, c := range stuck {
+		out = append(out, fmt.Sprintf("payout %d (@%s, %s) has been transferring since %s under key %s", c.ID, c.Recipient, Cents(c.AmountCents), day(*c.TransferringSince), c.IdempotencyKey))
+	}
+	return out, nil
+}

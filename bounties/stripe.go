@@ -211,3 +211,13 @@ func (s *Stripe) fee(ctx context.Context, paymentIntent string) (int64, error) {
 	}
 	return pi.LatestCharge.BalanceTransaction.Fee, nil
 }
+
+func (s *Stripe) getTransfer(ctx context.Context, id string) (*stripe.Transfer, error) {
+	p := &stripe.TransferParams{}
+	p.Context = ctx
+	t, err := s.api.Transfers.Get(id, p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read transfer %s: %w", ErrStripe, id, err)
+	}
+	return t, nil
+}

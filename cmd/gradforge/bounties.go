@@ -13,8 +13,8 @@ import (
 // server running.
 func init() {
 	register(func() *cobra.Command {
-		var dsn, prefix string
-		var limit int
+		var dsn, prefix, stripeKey, stripeURL string
+		var limit, auditLimit int
 		cmd := &cobra.Command{Use: "bounties", Short: "Audit the bounties ledger"}
 		audit := &cobra.Command{
 			Use:   "audit",
@@ -22,7 +22,8 @@ func init() {
 			Long: `audit checks the bounties ledger: every transaction's rows sum to zero, every paid payout
 and every funded pledge has its ledger transaction, and no pool or payable balance is negative.
 It prints the balances of the platform and of every pool with money, and exits non-zero when
-anything is wrong.`,
+anything is wrong. With --stripe-key it also compares the newest paid payouts with Stripe's
+record of their transfers (amount, destination, reversals) and lists payouts stuck in flight.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx := cmd.Context()
@@ -31,10 +32,23 @@ anything is wrong.`,
 					return err
 				}
 				defer migrations.Close(db)
-				svc := bounties.New(db, bounties.Config{})
+				cfg := bounties.Config{}
+				if stripeKey != "" {
+					if cfg.Stripe, err = bounties.NewStripe(bounties.StripeOptions{Key: stripeKey, APIURL: stripeURL}); err != nil {
+						return err
+					}
+				}
+				svc := bounties.New(db, cfg)
 				problems, err := svc.Audit(ctx)
 				if err != nil {
 					return err
+				}
+				if cfg.Stripe != nil {
+					more, err := svc.Reconcile(ctx, auditLimit)
+					if err != nil {
+						return err
+					}
+					problems = append(problems, more...)
 				}
 				out := cmd.OutOrStdout()
 				platform, err := svc.Balance(ctx, "platform")
@@ -77,6 +91,9 @@ anything is wrong.`,
 		}
 		ledger.Flags().StringVar(&prefix, "account", "", "only accounts starting with this, e.g. paid: or bounty:12")
 		ledger.Flags().IntVar(&limit, "limit", 100, "rows to show (at most 1000)")
+		audit.Flags().StringVar(&stripeKey, "stripe-key", "", "Stripe secret key: also reconcile paid payouts with Stripe's transfers")
+		audit.Flags().StringVar(&stripeURL, "stripe-api-url", "", "Stripe API root (default https://api.stripe.com)")
+		audit.Flags().IntVar(&auditLimit, "limit", 1000, "with --stripe-key: how many of the newest paid payouts to check")
 		for _, c := range []*cobra.Command{audit, ledger} {
 			c.Flags().StringVar(&dsn, "db", defaultDB, "database: a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB")
 			cmd.AddCommand(envHelp(c))
