@@ -38,9 +38,12 @@ type Workers struct {
 	Log     *slog.Logger
 	// N is the number of concurrent workers (default 16: a job mostly waits on GitHub's API).
 	N int
-	// Lease is how long a claimed job stays reserved; a handler's context ends before it
-	// (default 2 minutes).
+	// Lease is how long a claim holds without news: the worker renews it every third of it
+	// while the handler runs, so a job whose process died is retried within one lease
+	// (default 30s).
 	Lease time.Duration
+	// Timeout bounds one run of the handler (default 10 minutes).
+	Timeout time.Duration
 	// Poll is how often idle workers look for due jobs when nothing woke them (default 1s).
 	Poll time.Duration
 	// Backoff is the first retry delay, doubled each attempt up to MaxBackoff (defaults 2s
@@ -70,7 +73,10 @@ func (w *Workers) init() {
 			w.N = 16
 		}
 		if w.Lease <= 0 {
-			w.Lease = 2 * time.Minute
+			w.Lease = 30 * time.Second
+		}
+		if w.Timeout <= 0 {
+			w.Timeout = 10 * time.Minute
 		}
 		if w.Poll <= 0 {
 			w.Poll = time.Second
@@ -189,10 +195,12 @@ func (w *Workers) Claim(ctx context.Context) (*Job, error) {
 }
 
 func (w *Workers) run(ctx context.Context, j *Job) {
-	hctx, cancel := context.WithTimeout(ctx, w.Lease*9/10)
+	hctx, cancel := context.WithTimeout(ctx, w.Timeout)
 	defer cancel()
+	stop := w.heartbeat(hctx, j, cancel)
 	start := time.Now()
 	err := w.call(hctx, j)
+	stop()
 	log := w.Log.With("delivery", j.Delivery.ID, "event", j.Delivery.Event, "action", j.Delivery.Action, "attempt", j.Attempts, "took", time.Since(start))
 	// The outcome is recorded even while shutting down, so a finished job is not rerun.
 	dbctx := context.WithoutCancel(ctx)
@@ -217,6 +225,36 @@ func (w *Workers) run(ctx context.Context, j *Job) {
 	if err != nil {
 		log.ErrorContext(ctx, "record bot job outcome", "err", err)
 	}
+}
+
+// heartbeat renews the job's lease while the handler runs and cancels the handler if the
+// lease was lost (another worker took the job after this one stalled). The returned stop
+// waits for the renewer to finish.
+func (w *Workers) heartbeat(ctx context.Context, j *Job, cancel context.CancelFunc) (stop func()) {
+	done := make(chan struct{})
+	quit := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(w.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			res := w.DB.WithContext(ctx).Exec(`UPDATE bot_jobs SET locked_until = ? WHERE id = ? AND locked_by = ? AND attempts = ? AND state = 'running'`,
+				time.Now().UTC().Add(w.Lease), j.ID, w.owner, j.Attempts)
+			if res.Error == nil && res.RowsAffected == 0 {
+				w.Log.WarnContext(ctx, "bot job lease lost; stopping its handler", "job", j.ID)
+				cancel()
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 // call runs the handler, turning a panic into an error so one bad payload cannot stop a worker.

@@ -212,3 +212,31 @@ func TestShutdownReleasesRunningJob(t *testing.T) {
 		t.Fatalf("released job not claimable at once: %v, %v", next, err)
 	}
 }
+
+func TestHeartbeatKeepsLongJobFromOthers(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		store(t, db, "slow")
+		var runs atomic.Int32
+		handler := func(ctx context.Context, d Delivery) error {
+			runs.Add(1)
+			select {
+			case <-time.After(1600 * time.Millisecond): // several leases long
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		a := &Workers{DB: db, N: 1, Lease: 500 * time.Millisecond, Poll: 5 * time.Millisecond, Handler: handler}
+		b := &Workers{DB: db, N: 2, Lease: 500 * time.Millisecond, Poll: 5 * time.Millisecond, Handler: handler}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); b.Run(ctx) }()
+		runUntil(t, a, func() bool { return states(t, db)["slow"].State == "done" })
+		cancel()
+		wg.Wait()
+		if n := runs.Load(); n != 1 {
+			t.Fatalf("a job longer than its lease ran %d times, want 1 (the heartbeat keeps it)", n)
+		}
+	})
+}

@@ -45,7 +45,7 @@ func init() {
 			fs.StringVar(&f.token, "github-token", "", "without an App: a token the bot acts with; with neither, API calls go to an in-process fake and are logged")
 			fs.StringVar(&f.login, "bot-login", "gradforge[bot]", "the App's bot login, whose comments are never read as commands")
 			fs.IntVar(&f.workers, "bot-workers", 16, "concurrent webhook jobs (each mostly waits on GitHub's API)")
-			fs.DurationVar(&f.lease, "bot-job-lease", 2*time.Minute, "how long a claimed webhook job is reserved before another worker may retry it")
+			fs.DurationVar(&f.lease, "bot-job-lease", 30*time.Second, "how long a claim on a webhook job holds without renewal (renewed while it runs); a job whose server died is retried after it")
 			fs.DurationVar(&f.poll, "bot-poll", time.Second, "how often idle webhook workers look for due jobs")
 			fs.DurationVar(&f.backoff, "bot-backoff", 2*time.Second, "first retry delay of a failed webhook job, doubled per attempt")
 			fs.IntVar(&f.maxAttempts, "bot-max-attempts", 10, "attempts before a webhook job is marked failed")
