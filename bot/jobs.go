@@ -124,16 +124,22 @@ func (w *Workers) Run(ctx context.Context) {
 		}()
 	}
 	for i := 0; i < w.N; i++ {
+		// One worker polls; the others sleep until woken (by the intake, or by a sibling that
+		// found work), so idle workers do not each query the database every Poll.
+		every := w.Poll
+		if i > 0 {
+			every = 30 * w.Poll
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.loop(ctx)
+			w.loop(ctx, every)
 		}()
 	}
 	wg.Wait()
 }
 
-func (w *Workers) loop(ctx context.Context) {
+func (w *Workers) loop(ctx context.Context, every time.Duration) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for ctx.Err() == nil {
@@ -146,7 +152,7 @@ func (w *Workers) loop(ctx context.Context) {
 			w.Wake() // there may be more; let a sibling look too
 			continue
 		}
-		t.Reset(w.Poll)
+		t.Reset(every)
 		select {
 		case <-ctx.Done():
 		case <-w.wake:
