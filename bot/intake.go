@@ -105,7 +105,7 @@ func ParseSecrets(s string) ([]string, error) {
 	for _, p := range strings.Split(s, ",") {
 		p = strings.TrimSpace(p)
 		if p == "" {
-			return nil, fmt.Errorf("webhook secret list %q has an empty member: %w", "…", ErrNoSecret)
+			return nil, fmt.Errorf("the webhook secret list has an empty member (check the commas): %w", ErrNoSecret)
 		}
 		out = append(out, p)
 	}
