@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gradforge/gradforge/bot/githubtest"
 	"github.com/gradforge/gradforge/migrations/dbtest"
@@ -554,5 +555,32 @@ func TestEditorSpeaksForThemselves(t *testing.T) {
 	}
 	if c := h.botComment(t, 1); !strings.Contains(c, "@sneaky `/label approved-by-maint`: sorry") {
 		t.Fatalf("refusal not addressed to the editor:\n%s", c)
+	}
+}
+
+func TestFailedDeliveryIsToldToPeople(t *testing.T) {
+	db := dbtest.SQLite(t)
+	h := newHarness(t, db)
+	h.gh.SetPermission(repo, "maint", "write")
+	h.gh.FailNext("POST", "/repos/"+repo+"/issues/1/labels", http.StatusBadGateway, 1<<20)
+	store(t, db, "x") // a job that is not ours, to be sure only the failed one is reported
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in, err := NewIntake(ctx, db, IntakeConfig{Secrets: []string{testSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Store(ctx, Delivery{ID: "doomed", Event: "issue_comment", Payload: comment(t, "maint", "/label bug", false)}); err != nil {
+		t.Fatal(err)
+	}
+	w := &Workers{DB: db, N: 1, Poll: 5 * time.Millisecond, Backoff: time.Millisecond, MaxAttempts: 2, Handler: func(ctx context.Context, d Delivery) error {
+		if d.ID == "x" {
+			return nil
+		}
+		return h.bot.Handle(ctx, d)
+	}, Failed: h.bot.Failed}
+	runUntil(t, w, func() bool { return states(t, db)["doomed"].State == "failed" })
+	if c := h.botComment(t, 1); !strings.Contains(c, "I could not act on delivery `doomed` (issue_comment)") {
+		t.Fatalf("no word to people about the failed delivery:\n%s", c)
 	}
 }

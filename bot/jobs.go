@@ -50,6 +50,9 @@ type Workers struct {
 	// and 10 minutes); MaxAttempts ends retrying (default 10).
 	Backoff, MaxBackoff time.Duration
 	MaxAttempts         int
+	// Failed, when set, is told about a job that failed for good (best effort), so people
+	// can hear that their command was not carried out.
+	Failed func(ctx context.Context, d Delivery, err error)
 	// Retention is how long finished jobs, their deliveries and command records are kept
 	// (default 30 days; negative keeps them forever). GitHub redelivers only deliveries of the
 	// last three days, so deduplication needs far less.
@@ -222,6 +225,9 @@ func (w *Workers) run(ctx context.Context, j *Job) {
 		err = w.release(dbctx, j)
 	case errors.As(err, &perm) || j.Attempts >= w.MaxAttempts:
 		log.ErrorContext(ctx, "bot job failed for good", "err", err)
+		if w.Failed != nil {
+			w.Failed(dbctx, j.Delivery, err)
+		}
 		err = w.finish(dbctx, j, "failed", now, err.Error())
 	default:
 		delay := w.backoff(j.Attempts)

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -235,4 +236,34 @@ func (b *Bot) Post(ctx context.Context, repo string, number int, section, markdo
 		return err
 	}
 	return b.SetSection(ctx, gh, repo, number, section, markdown)
+}
+
+// Failed tells the people on an issue or pull request that the commands of a delivery were
+// not carried out, after the job failed for good. It is best effort: failures are logged.
+func (b *Bot) Failed(ctx context.Context, d Delivery, cause error) {
+	var p struct {
+		Number int `json:"number"`
+		Issue  struct {
+			Number int `json:"number"`
+		} `json:"issue"`
+		PullRequest struct {
+			Number int `json:"number"`
+		} `json:"pull_request"`
+	}
+	if d.ParseHead() != nil || json.Unmarshal(d.Payload, &p) != nil || d.Repo == "" {
+		return
+	}
+	number := max(p.Issue.Number, p.PullRequest.Number, p.Number)
+	if number == 0 || (d.Event != "issue_comment" && d.Event != "issues" && d.Event != "pull_request" && d.Event != "pull_request_review") {
+		return
+	}
+	gh, err := b.Clients.Installation(ctx, d.InstallationID)
+	if err == nil {
+		text := fmt.Sprintf("I could not act on delivery `%s` (%s) after several tries: %s. A maintainer can redeliver it from the App's advanced settings once the cause is fixed.",
+			d.ID, d.Event, clip(strings.ReplaceAll(cause.Error(), "\n", " "), 200))
+		err = b.appendLog(ctx, gh, d.Repo, number, []logEntry{{key: d.ID + ":failed", text: text}})
+	}
+	if err != nil {
+		b.log().ErrorContext(ctx, "tell people a delivery failed", "delivery", d.ID, "err", err)
+	}
 }

@@ -71,7 +71,7 @@ func startBot(s *Server, f botFlags) error {
 	b.CI = ciForBot(s, b.ClientFor)
 	b.Bounties = bountiesForBot(s, b)
 	ciService(s).Checks = bot.NewChecks(b) // CI's summary goes in the bot's one comment
-	w := &bot.Workers{DB: s.DB, Handler: b.Handle, Log: log, N: f.workers, Lease: f.lease, Poll: f.poll, Backoff: f.backoff, MaxAttempts: f.maxAttempts, Retention: f.retention}
+	w := &bot.Workers{DB: s.DB, Handler: b.Handle, Log: log, N: f.workers, Lease: f.lease, Poll: f.poll, Backoff: f.backoff, MaxAttempts: f.maxAttempts, Retention: f.retention, Failed: b.Failed}
 	in, err := bot.NewIntake(s.Ctx, s.DB, bot.IntakeConfig{Secrets: secrets, MaxBody: f.maxBody, Log: log, Wake: w.Wake})
 	if err != nil {
 		return err
