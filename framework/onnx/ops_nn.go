@@ -315,7 +315,9 @@ func attention(c *call, in []*val) ([]*val, error) {
 		}
 		return nil
 	}
+	past := 0
 	if pk := get(4); pk != nil {
+		past = pk.Shape()[2]
 		k = pk.Cast(dtype.Float32).Cat(2, k)
 	}
 	if pv := get(5); pv != nil {
@@ -352,7 +354,7 @@ func attention(c *call, in []*val) ([]*val, error) {
 		bias = bias.Add(m)
 	}
 	if c.int("is_causal", 0) == 1 {
-		i := c.arange(sq).Reshape(sq, 1).Add(skv - sq)
+		i := c.arange(sq).Reshape(sq, 1).Add(past) // query i sits after the past keys
 		j := c.arange(skv).Reshape(1, skv)
 		bias = j.Gt(i).Where(math.Inf(-1), bias)
 	}
@@ -360,17 +362,16 @@ func attention(c *call, in []*val) ([]*val, error) {
 		j := c.arange(skv).Reshape(1, 1, 1, skv)
 		bias = j.Ge(nl.Cast(dtype.Int64).Reshape(-1, 1, 1, 1)).Where(math.Inf(-1), bias)
 	}
-	qk = qk.Add(bias)
-	if mode == 1 {
-		out3 = qk
-	}
-	if sc := c.float("softcap", 0); sc > 0 {
+	if sc := c.float("softcap", 0); sc > 0 { // capped before masking, so -inf stays -inf
 		qk = tanh(qk.Div(sc)).Mul(sc)
 	}
-	if mode == 2 {
+	qk = qk.Add(bias)
+	if mode == 1 || mode == 2 {
 		out3 = qk
 	}
-	p := qk.Softmax(-1)
+	// A row with every key masked gives zeros rather than NaN.
+	dead := qk.Max(-1, tensor.KeepDim).Eq(math.Inf(-1))
+	p := dead.Where(0.0, qk.Softmax(-1))
 	if mode == 3 {
 		out3 = p
 	}
