@@ -287,8 +287,10 @@ func (s Stack) Index(idx []int) (int, bool) {
 func (s Stack) Render(idx []string) (index, valid string) {
 	shape := s.last().Shape
 	vars := make([]lin, len(idx))
+	known := &[]limit{}
 	for i, x := range idx {
 		vars[i] = variable(x, shape[i]-1)
+		vars[i].known = known
 	}
 	var conds []string
 	var pos lin
@@ -308,6 +310,7 @@ func (s Stack) Render(idx []string) (index, valid string) {
 					}
 					if hi >= m[1] {
 						conds = append(conds, fmt.Sprintf("%s<%d", x, m[1]))
+						*known = append(*known, limit{lin{terms: x.terms, k: x.k}, m[1] - 1})
 					}
 				}
 			}
@@ -335,6 +338,13 @@ func (s Stack) Render(idx []string) (index, valid string) {
 type lin struct {
 	terms []term
 	k     int
+	known *[]limit // facts that hold wherever the index is used (the masks checked so far)
+}
+
+// limit says x ≤ hi for every valid index: a mask condition that guards the load.
+type limit struct {
+	x  lin
+	hi int
 }
 
 type term struct {
@@ -351,8 +361,18 @@ func variable(s string, hi int) lin {
 }
 
 func (l lin) bounds() (lo, hi int) {
+	terms := l.terms
 	lo, hi = l.k, l.k
-	for _, t := range l.terms {
+	if l.known != nil { // a group of terms that a mask bounds counts with that bound
+		terms = slices.Clone(terms)
+		for _, lim := range *l.known {
+			if m, rest, ok := cover(terms, lim.x); ok {
+				hi += m * (lim.hi - lim.x.k)
+				terms = rest
+			}
+		}
+	}
+	for _, t := range terms {
 		if t.c > 0 {
 			hi += t.c * t.hi
 		} else {
@@ -362,8 +382,33 @@ func (l lin) bounds() (lo, hi int) {
 	return lo, hi
 }
 
+// cover finds m > 0 with m·(x's terms) among terms (x's coefficients all positive) and returns
+// the terms left over.
+func cover(terms []term, x lin) (m int, rest []term, ok bool) {
+	if len(x.terms) == 0 {
+		return 0, nil, false
+	}
+	used := make([]bool, len(terms))
+	for i, t := range x.terms {
+		j := slices.IndexFunc(terms, func(u term) bool { return u.s == t.s })
+		if t.c <= 0 || j < 0 || terms[j].c%t.c != 0 || terms[j].c/t.c <= 0 || (i > 0 && terms[j].c/t.c != m) {
+			return 0, nil, false
+		}
+		m, used[j] = terms[j].c/t.c, true
+	}
+	for j, t := range terms {
+		if !used[j] {
+			rest = append(rest, t)
+		}
+	}
+	return m, rest, true
+}
+
 func (l lin) add(o lin) lin {
-	out := lin{terms: slices.Clone(l.terms), k: l.k + o.k}
+	out := lin{terms: slices.Clone(l.terms), k: l.k + o.k, known: l.known}
+	if out.known == nil {
+		out.known = o.known
+	}
 	for _, t := range o.terms {
 		if i := slices.IndexFunc(out.terms, func(u term) bool { return u.s == t.s }); i >= 0 {
 			out.terms[i].c += t.c
@@ -379,7 +424,7 @@ func (l lin) mul(c int) lin {
 	if c == 0 {
 		return lin{}
 	}
-	out := lin{terms: slices.Clone(l.terms), k: l.k * c}
+	out := lin{terms: slices.Clone(l.terms), k: l.k * c, known: l.known}
 	for i := range out.terms {
 		out.terms[i].c *= c
 	}
@@ -405,7 +450,7 @@ func (l lin) div(p int) lin {
 	if lo < 0 {
 		return bounded("("+l.String()+")/"+strconv.Itoa(p), lo/p, hi/p)
 	}
-	q, r := lin{k: l.k / p}, lin{k: l.k % p}
+	q, r := lin{k: l.k / p, known: l.known}, lin{k: l.k % p, known: l.known}
 	for _, t := range l.terms {
 		if t.c%p == 0 {
 			q.terms = append(q.terms, term{t.c / p, t.s, t.hi})
@@ -416,7 +461,26 @@ func (l lin) div(p int) lin {
 	if rlo, rhi := r.bounds(); rlo >= 0 && rhi < p {
 		return q
 	}
+	// One term c·t with c dividing p and the rest in [0, c): (c·t + rest)/p = t/(p/c).
+	if t, _, ok := r.split(p); ok {
+		return q.add(bounded("("+t.s+")/"+strconv.Itoa(p/t.c), 0, t.hi/(p/t.c)))
+	}
 	return bounded("("+l.String()+")/"+strconv.Itoa(p), 0, hi/p)
+}
+
+// split finds a term c·t of l with c > 1 dividing p whose companions (and constant) stay in
+// [0, c), returning the term and the rest of l.
+func (l lin) split(p int) (term, lin, bool) {
+	for i, t := range l.terms {
+		if t.c <= 1 || p%t.c != 0 {
+			continue
+		}
+		rest := lin{terms: append(slices.Clone(l.terms[:i]), l.terms[i+1:]...), k: l.k, known: l.known}
+		if lo, hi := rest.bounds(); lo >= 0 && hi < t.c {
+			return t, rest, true
+		}
+	}
+	return term{}, lin{}, false
 }
 
 // mod is l%n with C semantics. It simplifies when l is never negative: multiples of n drop
@@ -429,7 +493,7 @@ func (l lin) mod(n int) lin {
 	if lo < 0 {
 		return bounded("("+l.String()+")%"+strconv.Itoa(n), -(n - 1), n-1)
 	}
-	r := lin{k: l.k % n}
+	r := lin{k: l.k % n, known: l.known}
 	for _, t := range l.terms {
 		if c := t.c % n; c != 0 {
 			r.terms = append(r.terms, term{c, t.s, t.hi})
@@ -437,6 +501,11 @@ func (l lin) mod(n int) lin {
 	}
 	if rlo, rhi := r.bounds(); rlo >= 0 && rhi < n {
 		return r
+	}
+	// One term c·t with c dividing n and the rest in [0, c): (c·t + rest)%n = c·(t%(n/c)) + rest.
+	if t, rest, ok := r.split(n); ok {
+		m := n / t.c
+		return rest.add(bounded("("+t.s+")%"+strconv.Itoa(m), 0, min(t.hi, m-1)).mul(t.c))
 	}
 	return bounded("("+l.String()+")%"+strconv.Itoa(n), 0, n-1)
 }

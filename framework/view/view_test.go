@@ -466,3 +466,36 @@ func TestRenderAgreesWithIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestLinDivModExhaustive checks the simplified division and remainder of random linear
+// expressions against plain arithmetic for every value of their variables.
+func TestLinDivModExhaustive(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	coefs := []int{1, 2, 3, 4, 8, 16, 17, 51, 64, 256}
+	for iter := range 400 {
+		var l lin
+		names := []string{"a", "b", "c"}
+		his := make([]int, len(names))
+		for i, n := range names {
+			his[i] = 1 + r.IntN(20)
+			l = l.add(variable(n, his[i]).mul(coefs[r.IntN(len(coefs))]))
+		}
+		l = l.add(lin{k: r.IntN(40)})
+		p := []int{2, 4, 16, 17, 51, 64, 256, 4096}[r.IntN(8)]
+		d, m := l.div(p).String(), l.mod(p).String()
+		for a := range his[0] + 1 {
+			for b := range his[1] + 1 {
+				for c := range his[2] + 1 {
+					vars := map[string]int{"a": a, "b": b, "c": c}
+					x := eval(l.String(), vars)
+					if got := eval(d, vars); got != x/p {
+						t.Fatalf("iteration %d: (%s)/%d rendered %s = %d at %v, want %d", iter, l, p, d, got, vars, x/p)
+					}
+					if got := eval(m, vars); got != x%p {
+						t.Fatalf("iteration %d: (%s)%%%d rendered %s = %d at %v, want %d", iter, l, p, m, got, vars, x%p)
+					}
+				}
+			}
+		}
+	}
+}
