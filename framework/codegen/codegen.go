@@ -394,6 +394,17 @@ func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]boo
 		if len(along(first, 0)) == 0 && len(along(first, 1)) == 0 {
 			return nil, nil, false
 		}
+		// A long reduce that some input walks contiguously vectorizes along the reduce
+		// instead (a per-channel sum over [batch, channel, h·w]); unrolling the outputs would
+		// make those loads strided and leave too few outputs to share among threads.
+		if full := red.Src[0].shape(views); len(full) > len(global) && full[len(full)-1] >= 64 {
+			inner := len(full) - 1
+			for e, s := range views {
+				if v := s.Views[len(s.Views)-1]; pre[e] && e.Op == lazy.Load && v.Strides[inner] == 1 {
+					return nil, nil, false
+				}
+			}
+		}
 		if u = factor(global[first], 16); u == 1 {
 			return nil, nil, false
 		}
