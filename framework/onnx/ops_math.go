@@ -336,12 +336,11 @@ func stringEqual(c *call, a, b *val) ([]*val, error) {
 		return nil, fmt.Errorf("Equal of a string and a non-string")
 	}
 	x, y := a.str, b.str
-	if x.Len() != y.Len() {
-		return nil, unsupported("broadcasting string Equal")
-	}
-	out := make([]bool, x.Len())
+	dims := toInt64s(broadcastShapes(toInts(x.Dims), toInts(y.Dims)))
+	n := prodInts(toInts(dims))
+	out := make([]bool, n)
 	for i := range out {
-		out[i] = string(x.Strings[i]) == string(y.Strings[i])
+		out[i] = string(x.Strings[bcastIndex(i, dims, x.Dims)]) == string(y.Strings[bcastIndex(i, dims, y.Dims)])
 	}
-	return one(tv(c.slice(out, x.Shape()...), Bool))
+	return one(tv(c.slice(out, toInts(dims)...), Bool))
 }

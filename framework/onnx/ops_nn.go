@@ -169,6 +169,17 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		switch { // integers held in wider storage reinterpret by wrapping arithmetic
+		case x.dt == Bool && to == Uint8 || x.dt == Uint8 && to == Bool:
+			return one(tv(x.t.Cast(st), to))
+		case x.dt == Uint32 && to == Int32 || x.dt == Uint16 && to == Int16:
+			half := int64(1) << (8*to.Size() - 1)
+			v := x.t.Cast(dtype.Int64)
+			return one(tv(v.Ge(half).Where(v.Sub(2*half), v), to))
+		case x.dt == Int32 && to == Uint32 || x.dt == Int16 && to == Uint16:
+			v := x.t.Cast(dtype.Int64)
+			return one(tv(v.Lt(0).Where(v.Add(int64(1)<<(8*to.Size())), v), to))
+		}
 		if x.dt.Size() != to.Size() || x.t.DType().Size() != x.dt.Size() || st.Size() != to.Size() || to.Size() == 2 {
 			return nil, unsupported("BitCast %v to %v", x.dt, to)
 		}
@@ -222,6 +233,29 @@ func init() {
 		zp := round(mn.Neg().Div(scale)).Clip(0, 255)
 		y := round(x.Div(scale)).Add(zp).Clip(0, 255)
 		return []*val{tv(y, Uint8), tv(scale, Float), tv(zp, Uint8)}, nil
+	}
+	ops["QLinearConv"] = func(c *call, in []*val) ([]*val, error) {
+		f := func(v *val) *T { return v.t.Cast(dtype.Float32) }
+		x := f(in[0]).Sub(f(in[2])).Mul(f(in[1]))
+		ws, wz := f(in[4]), f(in[5])
+		if ws.Numel() > 1 {
+			ws = ws.Reshape(append([]int{ws.Numel()}, ones(in[3].t.Ndim()-1)...)...)
+		}
+		if wz.Numel() > 1 {
+			wz = wz.Reshape(append([]int{wz.Numel()}, ones(in[3].t.Ndim()-1)...)...)
+		}
+		w := f(in[3]).Sub(wz).Mul(ws)
+		var b *T
+		if len(in) > 8 && in[8] != nil { // int32 bias in units of x_scale·w_scale
+			b = f(in[8]).Mul(f(in[1]).Mul(f(in[4])).Reshape(-1))
+		}
+		y := conv(c, x, w, b, int(c.int("group", 1)))
+		y = round(y.Div(f(in[6]))).Add(f(in[7]))
+		lo, hi, err := intLimits(in[7].dt)
+		if err != nil {
+			return nil, err
+		}
+		return one(tv(y.Clip(lo, hi), in[7].dt))
 	}
 	ops["QLinearMatMul"] = func(c *call, in []*val) ([]*val, error) {
 		deq := func(x, s, z *val) *T {
@@ -357,6 +391,13 @@ func attention(c *call, in []*val) ([]*val, error) {
 		i := c.arange(sq).Reshape(sq, 1).Add(past) // query i sits after the past keys
 		j := c.arange(skv).Reshape(1, skv)
 		bias = j.Gt(i).Where(math.Inf(-1), bias)
+	}
+	qpos := c.arange(sq).Reshape(sq, 1).Add(past)
+	if lw := c.int("left_window_size", -1); lw >= 0 { // sliding window: keys too far back
+		bias = c.arange(skv).Reshape(1, skv).Lt(qpos.Sub(lw)).Where(math.Inf(-1), bias)
+	}
+	if rw := c.int("right_window_size", -1); rw >= 0 {
+		bias = c.arange(skv).Reshape(1, skv).Gt(qpos.Add(rw)).Where(math.Inf(-1), bias)
 	}
 	if nl := get(6); nl != nil { // nonpad_kv_seqlen [B]
 		j := c.arange(skv).Reshape(1, 1, 1, skv)
