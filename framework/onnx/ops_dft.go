@@ -1,0 +1,82 @@
+package onnx
+
+import (
+	"math"
+
+	"github.com/gradforge/gradforge/framework/dtype"
+)
+
+// DFT as two matrix products with host-built cosine and sine matrices: O(N²) per signal,
+// which is what the node suite's short signals need.
+
+func init() {
+	ops["DFT"] = func(c *call, in []*val) ([]*val, error) {
+		x := in[0].t.Cast(dtype.Float32)
+		r := x.Ndim()
+		var ax int
+		if c.opset >= 20 {
+			ax = -2
+			if len(in) > 2 && in[2] != nil {
+				ax = in[2].hostInts()[0]
+			}
+		} else {
+			ax = int(c.int("axis", 1))
+		}
+		ax = normAxis(ax, r)
+		if ax == r-1 {
+			return nil, unsupported("DFT along the complex dim")
+		}
+		complexIn := x.Shape()[r-1] == 2
+		re := x.Slice(r-1, 0, 1).Squeeze(r-1).Transpose(ax, -1)
+		var im *T
+		if complexIn {
+			im = x.Slice(r-1, 1, 2).Squeeze(r-1).Transpose(ax, -1)
+		}
+		n := re.Shape()[re.Ndim()-1]
+		length := n
+		if len(in) > 1 && in[1] != nil && in[1].t.Numel() > 0 {
+			length = in[1].hostInts()[0]
+		}
+		fit := func(t *T) *T {
+			if t == nil {
+				return nil
+			}
+			if length < n {
+				return t.Slice(-1, 0, length)
+			}
+			p := make([][2]int, t.Ndim())
+			p[t.Ndim()-1] = [2]int{0, length - n}
+			return t.Pad(p)
+		}
+		re, im = fit(re), fit(im)
+		inverse := c.int("inverse", 0) == 1
+		k := length
+		if c.int("onesided", 0) == 1 {
+			k = length/2 + 1
+		}
+		cs, sn := make([]float32, k*length), make([]float32, k*length)
+		for i := 0; i < k; i++ {
+			for j := 0; j < length; j++ {
+				th := 2 * math.Pi * float64((i*j)%length) / float64(length)
+				cs[i*length+j], sn[i*length+j] = float32(math.Cos(th)), float32(math.Sin(th))
+			}
+		}
+		C, S := c.slice(cs, k, length).T(), c.slice(sn, k, length).T()
+		sign := -1.0 // e^{-iθ} forward, e^{+iθ} inverse
+		if inverse {
+			sign = 1
+		}
+		outRe := re.Matmul(C)
+		outIm := re.Matmul(S).Mul(sign)
+		if im != nil {
+			outRe = outRe.Sub(im.Matmul(S).Mul(sign))
+			outIm = outIm.Add(im.Matmul(C))
+		}
+		if inverse {
+			outRe, outIm = outRe.Div(float64(length)), outIm.Div(float64(length))
+		}
+		y := outRe.Unsqueeze(-1).Cat(-1, outIm.Unsqueeze(-1)) // [..., k, 2] with k at the end-1
+		y = y.Transpose(ax, -2)
+		return one(same(y, in[0]))
+	}
+}
