@@ -65,7 +65,7 @@ func init() {
 			gx, gy = fix(gx, w), fix(gy, h)
 		}
 		xf := x.Reshape(n, ch, 1, h*w)
-		hw := c.arange(h * w).Reshape(1, 1, h*w)
+		hw := c.arange(h*w).Reshape(1, 1, h*w)
 		tap := func(ix, iy, wt *T) *T { // ix, iy integer-valued float [N, P]
 			valid := ix.Ge(0).And(ix.Le(float64(w - 1))).And(iy.Ge(0)).And(iy.Le(float64(h - 1)))
 			if pad != "zeros" && mode == "cubic" {
@@ -74,7 +74,7 @@ func init() {
 			}
 			lin := iy.Clip(0, float64(h-1)).Mul(float64(w)).Add(ix.Clip(0, float64(w-1))).Cast(dtype.Int64)
 			oh := lin.Unsqueeze(-1).Eq(hw).Unsqueeze(1) // [N, 1, P, HW]
-			v := oh.Where(xf, xf.ZerosLike()).Sum(-1)  // [N, C, P]
+			v := oh.Where(xf, xf.ZerosLike()).Sum(-1)   // [N, C, P]
 			return valid.Unsqueeze(1).Where(v.Mul(wt.Unsqueeze(1)), 0.0)
 		}
 		var out *T
