@@ -41,11 +41,9 @@ func init() {
 		"Acos": func(x *T) *T {
 			return atan(x.Div(x.Mul(x).Neg().Add(1).Sqrt())).Neg().Add(math.Pi / 2)
 		},
-		"Softplus": func(x *T) *T { return x.Relu().Add(x.Abs().Neg().Exp().Add(1).Log()) },
-		"Softsign": func(x *T) *T { return x.Div(x.Abs().Add(1)) },
-		"Mish": func(x *T) *T {
-			return x.Mul(tanh(x.Relu().Add(x.Abs().Neg().Exp().Add(1).Log())))
-		},
+		"Softplus":  func(x *T) *T { return x.Relu().Add(x.Abs().Neg().Exp().Add(1).Log()) },
+		"Softsign":  func(x *T) *T { return x.Div(x.Abs().Add(1)) },
+		"Mish":      func(x *T) *T { return x.Mul(tanh(x.Relu().Add(log1p(x.Abs().Neg().Exp())))) },
 		"HardSwish": func(x *T) *T { return x.Mul(x.Div(6).Add(0.5).Clip(0, 1)) },
 		"Identity":  func(x *T) *T { return x },
 	}
@@ -243,6 +241,12 @@ func init() {
 func safeDivisor(b *T) *T { return b.Eq(0).Where(b.OnesLike(), b) }
 
 func intDiv(a, b *T) *T { return a.IntDiv(safeDivisor(b)).Contiguous() }
+
+// log1p is log(1+u) for u >= 0, with the series near zero where 1+u loses u's digits.
+func log1p(u *T) *T {
+	series := u.Sub(u.Mul(u).Mul(0.5)).Add(u.Mul(u).Mul(u).Mul(1.0 / 3))
+	return u.Lt(1e-3).Where(series, u.Add(1).Log())
+}
 
 // tanh is computed from exp of a non-positive argument so it saturates without NaN.
 func tanh(x *T) *T {

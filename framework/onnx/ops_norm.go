@@ -93,7 +93,7 @@ func init() {
 		} else {
 			n = x.Mul(x).Sum(ax, tensor.KeepDim).Sqrt()
 		}
-		return one(same(x.Div(n), in[0]))
+		return one(same(n.Eq(0).Where(0.0, x.Div(n)), in[0])) // a zero vector stays zero
 	}
 	ops["MeanVarianceNormalization"] = func(c *call, in []*val) ([]*val, error) {
 		x := in[0].t.Cast(dtype.Float32)
