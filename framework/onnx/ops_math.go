@@ -170,9 +170,17 @@ func init() {
 		if c.str("direction", "") == "LEFT" {
 			r = xv.Mul(p)
 		} else {
-			r = intDiv(xv, p)
+			r = intDiv(xv, p) // arithmetic shift: round toward minus infinity
+			r = xv.Lt(0).And(r.Mul(p).Ne(xv)).Where(r.Sub(1), r)
 		}
-		if x.dt.Size() < 8 {
+		// Shifts by a negative amount or by the width or more shift everything out.
+		bad := s.Lt(0).Or(s.Ge(8 * x.dt.Size()))
+		if c.str("direction", "") == "LEFT" {
+			r = bad.Where(r.ZerosLike(), r)
+		} else {
+			r = bad.Where(xv.Lt(0).Where(r.FullLike(-1), r.ZerosLike()), r)
+		}
+		if x.dt.Size() < 8 && (x.dt == Uint8 || x.dt == Uint16 || x.dt == Uint32) {
 			r = r.And(int64(1)<<(8*x.dt.Size()) - 1)
 		}
 		return one(same(r, x))

@@ -269,7 +269,7 @@ func init() {
 				t = round(t.Cast(dtype.Float32))
 			}
 			span := int64(hi - lo + 1)
-			w := t.Cast(dtype.Int64).Sub(int64(lo)).Mod(span)
+			w := t.Cast(dtype.Int64).Add(int64(-lo)).Mod(span) // Add of -lo: Sub of a negative constant renders as "--c"
 			t = w.Lt(0).Where(w.Add(span), w).Add(int64(lo))
 		case to == Double && x.dt != Float:
 			t = t.Cast(dtype.Float32)
