@@ -246,6 +246,13 @@ func (b *Bot) onPullRequest(ctx context.Context, d Delivery, e *github.PullReque
 			}
 		}
 	case "closed":
+		// CI first: cancelling is idempotent, so a retry after a bounties error repeats
+		// nothing harmful, and a closed PR stops holding runners at once.
+		if b.CI != nil {
+			if err := b.CI.OnClosed(ctx, *pr); err != nil {
+				return fmt.Errorf("ci on %s#%d closed: %w", repo, pr.Number, err)
+			}
+		}
 		if b.Bounties != nil {
 			if pr.Merged {
 				pr.CoAuthors, err = coAuthors(ctx, gh, repo, pr.Number)
@@ -271,7 +278,7 @@ func (b *Bot) pullFromEvent(ctx context.Context, gh *github.Client, inst int64, 
 	cfg, err := LoadConfig(ctx, gh, repo)
 	if err != nil {
 		b.log().WarnContext(ctx, "repository config unreadable; using defaults", "repo", repo, "err", err)
-		cfg = &RepoConfig{}
+		cfg = DefaultConfig()
 	}
 	pr.Config = cfg
 	t, err := TrustOf(ctx, gh, repo, author, cfg)

@@ -36,6 +36,25 @@
 // organization, and the repository's .gradforge.yml (maintainers, trusted_users,
 // auto_approve_payouts, required_checks, bounty policy). Refusals say who may.
 //
+// # Configuration
+//
+// A repository configures the bot in .gradforge.yml on its default branch (RepoConfig). A
+// missing file, or a key left out, takes DefaultConfig's value; a file that does not parse
+// is told to people rather than retried.
+//
+//	maintainers: [alice]          # maintainers besides write/maintain/admin access; default none
+//	trusted_users: [carol]        # may /retest and /lgtm; their PRs run CI without /ok-to-test
+//	auto_approve_payouts: false   # true: merged claims pay without /approve-payout
+//	required_checks: [parity, lines, speed]
+//	bounties:
+//	  min_account_age_days: 0     # refuse attempts and claims from younger GitHub accounts
+//	  max_active_attempts: 2      # bounties one person may lock at once (0: the default, 2)
+//	  first_pr_cannot_claim: true # a contributor's first merged PR cannot win a bounty
+//
+// The bounty keys are handed to the bounties package with each request and stored as the
+// repository's policy; their defaults are the bounties package's DefaultPolicy, so the
+// first-PR rule (tinygrad's) is on unless a repository writes first_pr_cannot_claim: false.
+//
 // # Replies
 //
 // The bot keeps one comment per issue or pull request, found by Marker, with named sections

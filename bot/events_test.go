@@ -46,6 +46,10 @@ func (f *fakeCI) OkToTest(_ context.Context, pr PullRequest, by string) error {
 	f.rec("ok-to-test:"+by, &pr)
 	return nil
 }
+func (f *fakeCI) OnClosed(_ context.Context, pr PullRequest) error {
+	f.rec("closed", &pr)
+	return nil
+}
 func (f *fakeCI) OnCheckRequest(_ context.Context, r CheckRequest) error {
 	f.mu.Lock()
 	f.check = append(f.check, r)
@@ -96,6 +100,18 @@ func (f *fakeBounties) Unlock(_ context.Context, r BountyRequest) (string, error
 	return f.do("unlock", r)
 }
 func (f *fakeBounties) Ban(_ context.Context, r BountyRequest) (string, error) { return f.do("ban", r) }
+func (f *fakeBounties) Unban(_ context.Context, r BountyRequest) (string, error) {
+	return f.do("unban", r)
+}
+func (f *fakeBounties) Extend(_ context.Context, r BountyRequest) (string, error) {
+	return f.do("extend", r)
+}
+func (f *fakeBounties) SetShares(_ context.Context, r BountyRequest) (string, error) {
+	return f.do("shares", r)
+}
+func (f *fakeBounties) RetryPayout(_ context.Context, r BountyRequest) (string, error) {
+	return f.do("retry-payout", r)
+}
 func (f *fakeBounties) PullClosed(_ context.Context, pr PullRequest) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -389,6 +405,16 @@ func TestPullRequestLifecycle(t *testing.T) {
 		}
 		if c.Merged {
 			t.Errorf("unmerged close reported merged: %+v", c)
+		}
+		// Both closes, merged or not, cancel the pull request's CI jobs.
+		var cancels []PullRequest
+		for _, p := range h.ci.pulls {
+			if p.Action == "closed" {
+				cancels = append(cancels, p)
+			}
+		}
+		if len(cancels) != 2 || !cancels[0].Merged || cancels[1].Merged || cancels[0].Number != number || cancels[0].Repo != repo {
+			t.Errorf("ci told of closes %+v, want the merged and the unmerged one", cancels)
 		}
 	})
 }

@@ -141,7 +141,8 @@ func TestParseRefAndLogins(t *testing.T) {
 // that what it finds always has the command shape.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"/label bug", "```\n/close\n```", "> /x", "<!--\n/y\n-->", "/bounty $1,000.50",
-		"/claim https://github.com/o/r/issues/1", "/tip $5 @u", "\t/x", "/a\r\n/b", "~~~~\n/c", "/split @a, @b", `/label "x`} {
+		"/claim https://github.com/o/r/issues/1", "/tip $5 @u", "\t/x", "/a\r\n/b", "~~~~\n/c", "/split @a, @b", `/label "x`,
+		"/extend #12 3 days", "/extend o/r#4 1d", "/shares @a=60 @b=40", "/shares @a=1,@b=1000", "/bounty-unban @u", "/retry-payout"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -157,6 +158,16 @@ func FuzzParse(f *testing.F) {
 			ParseLogins(inv.Args)
 			Fields(inv.Args)
 			amountArg(inv.Args)
+			if ref, days, err := ParseExtend(inv.Args, "o/r"); err == nil && (days < 1 || days > 365 || ref != nil && ref.Number < 1) {
+				t.Fatalf("ParseExtend(%q) accepted %v days, ref %+v", inv.Args, days, ref)
+			}
+			if sh, err := ParseShares(inv.Args); err == nil {
+				for l, w := range sh {
+					if l == "" || w < 1 || w > 1000 {
+						t.Fatalf("ParseShares(%q) accepted %q=%d", inv.Args, l, w)
+					}
+				}
+			}
 		}
 	})
 }

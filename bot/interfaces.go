@@ -70,6 +70,9 @@ type CI interface {
 	Retest(ctx context.Context, pr PullRequest, by string) error
 	// OkToTest lets an untrusted pr's head run; by is a trusted user.
 	OkToTest(ctx context.Context, pr PullRequest, by string) error
+	// OnClosed reacts to a pull request closed, merged or not: its unfinished gate jobs are
+	// cancelled (a reopen starts them again through OnPullRequest).
+	OnClosed(ctx context.Context, pr PullRequest) error
 	// OnCheckRequest reacts to check_suite requested/rerequested and check_run
 	// rerequested/requested_action.
 	OnCheckRequest(ctx context.Context, req CheckRequest) error
@@ -88,10 +91,12 @@ type BountyRequest struct {
 	// ActorMaintainer is Trust.Maintainer for the actor; ActorCreatedAt their account's age.
 	ActorMaintainer bool
 	ActorCreatedAt  time.Time
-	Cents           int64    // /bounty, /tip, /propose
-	Target          Ref      // /attempt, /claim, /unlock: the issue named (defaults to Number)
-	Users           []string // /split, /tip, /bounty-ban
-	Title           string   // /propose
+	Cents           int64          // /bounty, /tip, /propose
+	Days            int            // /extend: days added to the lock
+	Shares          map[string]int // /shares: weight per recipient login
+	Target          Ref            // /attempt, /claim, /unlock: the issue named (defaults to Number)
+	Users           []string       // /split, /tip, /bounty-ban
+	Title           string         // /propose
 	PR              *PullRequest
 	Policy          BountyPolicy
 	AutoApprove     bool
@@ -110,6 +115,15 @@ type Bounties interface {
 	CancelBounty(ctx context.Context, r BountyRequest) (string, error)
 	Unlock(ctx context.Context, r BountyRequest) (string, error)
 	Ban(ctx context.Context, r BountyRequest) (string, error)
+	// Unban lifts a ban (Users holds the one login).
+	Unban(ctx context.Context, r BountyRequest) (string, error)
+	// Extend lengthens the lock on Target by Days.
+	Extend(ctx context.Context, r BountyRequest) (string, error)
+	// SetShares re-divides the payout of the bounty on this thread (the issue, or the one
+	// this pull request won) by Shares, before approval.
+	SetShares(ctx context.Context, r BountyRequest) (string, error)
+	// RetryPayout sends this thread's failed payouts again.
+	RetryPayout(ctx context.Context, r BountyRequest) (string, error)
 	// PullClosed reports a pull request closed, merged or not: merged ones settle their
 	// claims, unmerged ones void them.
 	PullClosed(ctx context.Context, pr PullRequest) error

@@ -21,9 +21,13 @@ const ConfigFile = ".gradforge.yml"
 //	auto_approve_payouts: true     # merged claims pay without /approve-payout
 //	required_checks: [parity, lines, speed]
 //	bounties:
-//	  min_account_age_days: 30
-//	  max_active_attempts: 2
-//	  first_pr_cannot_claim: true
+//	  min_account_age_days: 30     # default 0: any account age
+//	  max_active_attempts: 2       # default 2 (the bounties package's default)
+//	  first_pr_cannot_claim: true  # default true: a contributor's first merged PR cannot win
+//
+// A missing file, and every key a file leaves out, takes DefaultConfig's value, which agrees
+// with the bounties package's DefaultPolicy (tinygrad's rule: land a PR before racing for
+// money), so a repository gets the same rules whether or not it writes the file.
 type RepoConfig struct {
 	Maintainers        []string       `yaml:"maintainers"`
 	TrustedUsers       []string       `yaml:"trusted_users"`
@@ -41,13 +45,19 @@ type BountyPolicy struct {
 	FirstPRCannotClaim bool `yaml:"first_pr_cannot_claim"`
 }
 
+// DefaultConfig is the configuration of a repository without .gradforge.yml, and the base
+// that a file's keys override.
+func DefaultConfig() *RepoConfig {
+	return &RepoConfig{Bounties: BountyPolicy{FirstPRCannotClaim: true}}
+}
+
 // ErrBadConfig wraps a .gradforge.yml that does not parse: people must fix it, retrying
 // will not help.
 var ErrBadConfig = errors.New("bad " + ConfigFile)
 
 // ParseConfig reads .gradforge.yml.
 func ParseConfig(src []byte) (*RepoConfig, error) {
-	var c RepoConfig
+	c := *DefaultConfig() // keys the file leaves out keep their defaults
 	if err := yaml.Unmarshal(src, &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
@@ -61,12 +71,12 @@ func ParseConfig(src []byte) (*RepoConfig, error) {
 }
 
 // LoadConfig fetches and parses a repository's .gradforge.yml; a repository without one gets
-// the zero config. A file that does not parse is an error the caller reports.
+// DefaultConfig. A file that does not parse is an error the caller reports.
 func LoadConfig(ctx context.Context, gh *github.Client, repo string) (*RepoConfig, error) {
 	owner, name, _ := strings.Cut(repo, "/")
 	f, _, resp, err := gh.Repositories.GetContents(ctx, owner, name, ConfigFile, nil)
 	if resp != nil && resp.StatusCode == http.StatusNotFound {
-		return &RepoConfig{}, nil
+		return DefaultConfig(), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s of %s: %w", ConfigFile, repo, err)

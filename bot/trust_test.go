@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gradforge/gradforge/bot/githubtest"
+	"github.com/gradforge/gradforge/bounties"
 )
 
 func TestTrustOf(t *testing.T) {
@@ -50,5 +51,39 @@ func TestTrustOf(t *testing.T) {
 	gh.FailNext("GET", "/repos/org/r/collaborators/", 502, 1)
 	if _, err := TrustOf(context.Background(), gh.Client(), "org/r", "adm", cfg); err == nil {
 		t.Error("an API failure answered as if the user had no permission; it must be an error so the job retries")
+	}
+}
+
+// The first-PR rule is on unless a repository turns it off, in agreement with the bounties
+// package's own default, whether the repository has no .gradforge.yml, one that does not
+// mention the rule, or one that sets it.
+func TestConfigDefaultsAgreeWithBounties(t *testing.T) {
+	if got, want := DefaultConfig().Bounties.FirstPRCannotClaim, !bounties.DefaultPolicy.FirstPRCanClaim; got != want {
+		t.Fatalf("bot default first_pr_cannot_claim = %v, bounties.DefaultPolicy says %v", got, want)
+	}
+	gh := githubtest.New(t)
+	cfg, err := LoadConfig(context.Background(), gh.Client(), "o/none")
+	if err != nil || !cfg.Bounties.FirstPRCannotClaim {
+		t.Fatalf("repository without %s: %+v %v, want the rule on", ConfigFile, cfg, err)
+	}
+	for _, tc := range []struct {
+		yaml string
+		want bool
+	}{
+		{"", true},
+		{"maintainers: [a]\n", true},
+		{"bounties:\n", true},
+		{"bounties:\n  min_account_age_days: 5\n", true},
+		{"bounties:\n  first_pr_cannot_claim: true\n", true},
+		{"bounties:\n  first_pr_cannot_claim: false\n", false},
+	} {
+		gh.SetFile("o/r", ConfigFile, tc.yaml)
+		cfg, err := LoadConfig(context.Background(), gh.Client(), "o/r")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if cfg.Bounties.FirstPRCannotClaim != tc.want {
+			t.Errorf("%q: first_pr_cannot_claim = %v, want %v", tc.yaml, cfg.Bounties.FirstPRCannotClaim, tc.want)
+		}
 	}
 }

@@ -92,7 +92,7 @@ func (s *Service) approveCredit(ctx context.Context, id int64, actor string) (Re
 			return err
 		}
 		msg := fmt.Sprintf("@%s approved the payout of %s to @%s.", actor, Cents(c.AmountCents), c.Recipient)
-		o.add(c.Repo, c.Number, msg)
+		addCredit(tx, o, c, msg)
 		return event(tx, now, c.BountyID, c.Repo, c.Number, "approve", actor, c.Recipient, msg)
 	})
 	if err != nil {
@@ -124,6 +124,20 @@ func postCredit(tx *gorm.DB, c Credit, now time.Time) error {
 	_, err := post(tx, now, fmt.Sprintf("credit:%d", c.ID), "credit", fmt.Sprintf("%s for @%s on %s#%d", c.Kind, c.Recipient, c.Repo, c.Number),
 		txnRefs{bounty: c.BountyID, credit: &c.ID}, move(from, acctPayable(c.Recipient), c.AmountCents)...)
 	return err
+}
+
+// addCredit queues a credit's news for its thread and, when a pull request won it, for that
+// pull request's thread as well: both threads' bounty sections list the payout, so both
+// must be re-rendered or the PR would keep saying "awaiting approval" after the approval.
+func addCredit(tx *gorm.DB, o *outbox, c Credit, msg string) {
+	o.add(c.Repo, c.Number, msg)
+	if c.ClaimID == nil {
+		return
+	}
+	var prs []int
+	if err := tx.Raw(`SELECT pr FROM bounty_claims WHERE id = ?`, *c.ClaimID).Scan(&prs).Error; err == nil && len(prs) == 1 && prs[0] != c.Number {
+		o.add(c.Repo, prs[0], msg)
+	}
 }
 
 func creditByID(tx *gorm.DB, id int64) (Credit, error) {
@@ -212,7 +226,7 @@ func (s *Service) send(ctx context.Context, c Credit, destination string) (Resul
 				return err
 			}
 			msg := fmt.Sprintf("The transfer of %s to @%s failed: %s. A maintainer can retry it.", Cents(c.AmountCents), c.Recipient, reason)
-			o.add(c.Repo, c.Number, msg)
+			addCredit(tx, o, c, msg)
 			return event(tx, now, c.BountyID, c.Repo, c.Number, "transfer-failed", "", c.Recipient, msg)
 		})
 		// A definite failure is an outcome, recorded and told; only a database error is one.
@@ -260,7 +274,7 @@ func (s *Service) settlePaid(tx *gorm.DB, o *outbox, id int64, transferID string
 			return false, fmt.Errorf("mark bounty %d paid: %w", *c.BountyID, err)
 		}
 	}
-	o.add(c.Repo, c.Number, msg)
+	addCredit(tx, o, c, msg)
 	if err := event(tx, now, c.BountyID, c.Repo, c.Number, "paid", "", c.Recipient, msg+" Transfer "+transferID); err != nil {
 		return false, err
 	}
@@ -546,7 +560,7 @@ func (s *Service) DeclinePayout(ctx context.Context, in DeclineInput) (Result, e
 			return refuse(ErrRefused, "@%s's payout is %s; only payouts awaiting approval can be declined", c.Recipient, strings.ReplaceAll(c.State, "_", " "))
 		}
 		msg := fmt.Sprintf("@%s declined the payout of %s to @%s: %s", actor, Cents(c.AmountCents), c.Recipient, reason)
-		o.add(c.Repo, c.Number, msg)
+		addCredit(tx, o, c, msg)
 		if err := event(tx, now, c.BountyID, c.Repo, c.Number, "decline", actor, c.Recipient, msg); err != nil {
 			return err
 		}

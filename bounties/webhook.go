@@ -226,7 +226,7 @@ func (s *Service) onTransferReversed(tx *gorm.DB, o *outbox, ev stripe.Event) er
 		return err
 	}
 	msg := fmt.Sprintf("Stripe reversed %s of the transfer to @%s.", Cents(amt), c.Recipient)
-	o.add(c.Repo, c.Number, msg)
+	addCredit(tx, o, *c, msg)
 	return event(tx, now, c.BountyID, c.Repo, c.Number, "reversed", "", c.Recipient, msg)
 }
 

@@ -312,7 +312,8 @@ func TestMergedClaimThroughTheWholeServer(t *testing.T) {
 	send("issue_comment", "issue_comment/created.with-installation.payload.json", comment(2, true, "lead", "/approve-payout"))
 	replayWait(t, func() bool {
 		cs := gh.Comments(repo, 2)
-		return len(cs) == 1 && strings.Contains(cs[0].Body, "@lead `/approve-payout`")
+		// The PR's own bounty section shows the approval too, not only the issue's.
+		return len(cs) == 1 && strings.Contains(cs[0].Body, "@lead `/approve-payout`") && strings.Contains(cs[0].Body, "Payout to @codertocat: $100, approved")
 	}, func() any { return gh.Comments(repo, 2) })
 	if l := gh.Labels(repo, 1); !replayHas(l, "bounty-claimed") {
 		t.Errorf("issue labels after the merged claim = %q, want bounty-claimed", l)

@@ -334,6 +334,97 @@ func (a botBounties) Ban(ctx context.Context, r bot.BountyRequest) (string, erro
 	return reply(a.svc.Ban(ctx, bounties.BanInput{Repo: r.Repo, Login: r.Users[0], Actor: r.Actor, Maintainer: r.ActorMaintainer}))
 }
 
+func (a botBounties) Unban(ctx context.Context, r bot.BountyRequest) (string, error) {
+	if len(r.Users) != 1 {
+		return "", bot.Refusef("name one person, like `/bounty-unban @octocat`.")
+	}
+	return reply(a.svc.Ban(ctx, bounties.BanInput{Repo: r.Repo, Login: r.Users[0], Actor: r.Actor, Maintainer: r.ActorMaintainer, Lift: true}))
+}
+
+func (a botBounties) Extend(ctx context.Context, r bot.BountyRequest) (string, error) {
+	return reply(a.svc.Extend(ctx, bounties.LockInput{Repo: r.Target.Repo, Issue: r.Target.Number, Actor: r.Actor, Maintainer: r.ActorMaintainer, Days: r.Days}))
+}
+
+// threadCredits lists the payouts shown on an issue or pull request in the given states: an
+// issue's own, or on a pull request those of the claims it won (a bounty credit's Number is
+// the bounty's issue, so the pull request is found through the claim).
+func (a botBounties) threadCredits(ctx context.Context, r bot.BountyRequest, states ...string) ([]bounties.Credit, error) {
+	all, err := a.svc.Payouts(ctx, r.Repo, states...)
+	if err != nil {
+		return nil, err
+	}
+	var out []bounties.Credit
+	won := map[int64]bool{} // claim IDs of this pull request, looked up per bounty issue
+	seen := map[int]bool{}
+	for _, c := range all {
+		if c.Number == r.Number {
+			out = append(out, c)
+			continue
+		}
+		if !r.IsPR || c.ClaimID == nil || c.Kind != "bounty" {
+			continue
+		}
+		if !seen[c.Number] {
+			seen[c.Number] = true
+			d, err := a.svc.BountyDetail(ctx, r.Repo, c.Number)
+			if err != nil && !errors.Is(err, bounties.ErrNotFound) {
+				return nil, err
+			}
+			for _, cl := range d.Claims {
+				if cl.PR == r.Number {
+					won[cl.ID] = true
+				}
+			}
+		}
+		if won[*c.ClaimID] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// SetShares re-divides the bounty on this issue, or the one this pull request won.
+func (a botBounties) SetShares(ctx context.Context, r bot.BountyRequest) (string, error) {
+	issue := r.Number
+	if r.IsPR {
+		cs, err := a.threadCredits(ctx, r, bounties.CreditAwaiting)
+		if err != nil {
+			return "", err
+		}
+		if len(cs) == 0 {
+			return "", bot.Refusef("this pull request has no payout awaiting approval to divide.")
+		}
+		issue = cs[0].Number
+	}
+	return reply(a.svc.SetShares(ctx, bounties.SharesInput{Repo: r.Repo, Issue: issue, Actor: r.Actor, Maintainer: r.ActorMaintainer, Shares: r.Shares}))
+}
+
+// RetryPayout retries every failed payout shown on the thread, saying what each did.
+func (a botBounties) RetryPayout(ctx context.Context, r bot.BountyRequest) (string, error) {
+	if !r.ActorMaintainer {
+		return "", bot.Refusef("only maintainers may retry a payout.")
+	}
+	cs, err := a.threadCredits(ctx, r, bounties.CreditFailed)
+	if err != nil {
+		return "", err
+	}
+	if len(cs) == 0 {
+		return "", bot.Refusef("there is no failed payout on %s#%d to retry.", r.Repo, r.Number)
+	}
+	var msgs []string
+	for _, c := range cs {
+		msg, err := reply(a.svc.Retry(ctx, bounties.RetryInput{CreditID: c.ID, Actor: r.Actor, Maintainer: r.ActorMaintainer}))
+		if errors.Is(err, bot.ErrRefused) {
+			msg, err = err.Error(), nil // e.g. retried meanwhile by someone else
+		}
+		if err != nil {
+			return "", fmt.Errorf("retry payout %d: %w", c.ID, err)
+		}
+		msgs = append(msgs, fmt.Sprintf("@%s's %s: %s", c.Recipient, bounties.Cents(c.AmountCents), msg))
+	}
+	return strings.Join(msgs, " "), nil
+}
+
 // PullClosed settles a closed pull request's claims.
 func (a botBounties) PullClosed(ctx context.Context, pr bot.PullRequest) error {
 	p, err := a.svc.Policy(ctx, pr.Repo)

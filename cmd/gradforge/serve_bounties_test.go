@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/gradforge/gradforge/bounties"
 	"github.com/gradforge/gradforge/migrations"
 	"github.com/gradforge/gradforge/migrations/dbtest"
+	"gorm.io/gorm"
 )
 
 // fakeSearch is the part of GitHub's API the bounties adapter reads: issue titles and the
@@ -181,4 +183,107 @@ func TestBountiesSignInSlot(t *testing.T) {
 	if again, _ := bountiesService(s); again != svc {
 		t.Fatal("two bounties services for one server")
 	}
+}
+
+// The maintainers' commands reach the real bounties service through the adapter: /extend,
+// /bounty-unban, /shares and /retry-payout, the last two written on the winning pull request.
+func TestBotBountiesAdminAdapter(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		svc := bounties.New(db, bounties.Config{BaseURL: "http://forge.test"})
+		gh := fakeSearch(t, map[string][]int{"vet": {3}, "spammer": {4}})
+		a := botBounties{svc: svc, clientFor: func(context.Context, string) (*github.Client, error) { return gh, nil }}
+		req := func(actor string, maint bool, number int, pr bool) bot.BountyRequest {
+			return bot.BountyRequest{Key: fmt.Sprintf("d:%s:%d", actor, number), Repo: "o/r", Number: number, IsPR: pr, Actor: actor, ActorMaintainer: maint,
+				ActorCreatedAt: time.Now().AddDate(-2, 0, 0), Target: bot.Ref{Repo: "o/r", Number: number}, Policy: bot.DefaultConfig().Bounties}
+		}
+		for _, issue := range []int{7, 8} {
+			r := req("maint", true, issue, false)
+			r.Cents = 100_00
+			if _, err := a.Bounty(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := a.Attempt(ctx, req("vet", false, 7, false)); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := svc.BountyDetail(ctx, "o/r", 7)
+		ext := req("maint", true, 7, false)
+		ext.Days = 3
+		if msg, err := a.Extend(ctx, ext); err != nil || !strings.Contains(msg, "extended @vet's lock") {
+			t.Fatalf("/extend: %q %v", msg, err)
+		}
+		after, _ := svc.BountyDetail(ctx, "o/r", 7)
+		if got := after.Attempts[0].ExpiresAt.Sub(before.Attempts[0].ExpiresAt); got != 72*time.Hour {
+			t.Errorf("lock moved by %v, want 72h", got)
+		}
+		ext.ActorMaintainer = false
+		if _, err := a.Extend(ctx, ext); !errors.Is(err, bot.ErrRefused) {
+			t.Errorf("/extend by a non-maintainer: %v, want refused", err)
+		}
+		// A ban bars attempts; the unban lets them in again.
+		ban := req("maint", true, 8, false)
+		ban.Users = []string{"spammer"}
+		if _, err := a.Ban(ctx, ban); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Attempt(ctx, req("spammer", false, 8, false)); !errors.Is(err, bot.ErrRefused) {
+			t.Fatalf("attempt while banned: %v", err)
+		}
+		if msg, err := a.Unban(ctx, ban); err != nil || msg == "" {
+			t.Fatalf("/bounty-unban: %q %v", msg, err)
+		}
+		if _, err := a.Attempt(ctx, req("spammer", false, 8, false)); err != nil {
+			t.Fatalf("attempt after the unban: %v", err)
+		}
+		// vet's PR #61, co-authored with eve, wins #7 split in two.
+		pr := &bot.PullRequest{Repo: "o/r", Number: 61, Author: "vet", AuthorCreatedAt: time.Now().AddDate(-2, 0, 0), Merged: true,
+			CoAuthors: []string{"eve"}, Config: bot.DefaultConfig()}
+		cr := req("vet", false, 61, true)
+		cr.PR, cr.Target = pr, bot.Ref{Repo: "o/r", Number: 7}
+		if _, err := a.Claim(ctx, cr); err != nil {
+			t.Fatal(err)
+		}
+		sp := req("vet", false, 61, true)
+		sp.PR, sp.Users = pr, []string{"eve"}
+		if _, err := a.Split(ctx, sp); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.PullClosed(ctx, *pr); err != nil {
+			t.Fatal(err)
+		}
+		sh := req("maint", true, 61, true)
+		sh.PR, sh.Shares = pr, map[string]int{"vet": 3, "eve": 1}
+		if msg, err := a.SetShares(ctx, sh); err != nil || !strings.Contains(msg, "@vet $75") || !strings.Contains(msg, "@eve $25") {
+			t.Fatalf("/shares on the PR: %q %v", msg, err)
+		}
+		sh.Number, sh.IsPR = 62, true
+		if _, err := a.SetShares(ctx, sh); !errors.Is(err, bot.ErrRefused) {
+			t.Errorf("/shares on a PR that won nothing: %v, want refused", err)
+		}
+		retry := req("maint", true, 61, true)
+		if _, err := a.RetryPayout(ctx, retry); !errors.Is(err, bot.ErrRefused) || !strings.Contains(err.Error(), "no failed payout") {
+			t.Fatalf("/retry-payout with nothing failed: %v", err)
+		}
+		if _, err := a.ApprovePayout(ctx, req("maint", true, 61, true)); err != nil {
+			t.Fatal(err)
+		}
+		// Stripe's definite refusal is what fails a payout; without Stripe here, record it as
+		// the transfer path would.
+		if err := db.Exec(`UPDATE bounty_credits SET state = 'failed', failure = 'account closed' WHERE recipient = 'eve'`).Error; err != nil {
+			t.Fatal(err)
+		}
+		retry.ActorMaintainer = false
+		if _, err := a.RetryPayout(ctx, retry); !errors.Is(err, bot.ErrRefused) {
+			t.Errorf("/retry-payout by a non-maintainer: %v, want refused", err)
+		}
+		retry.ActorMaintainer = true
+		msg, err := a.RetryPayout(ctx, retry)
+		if err != nil || !strings.Contains(msg, "@eve's $25") || strings.Contains(msg, "@vet") {
+			t.Fatalf("/retry-payout on the PR: %q %v", msg, err)
+		}
+		if q, _ := svc.Payouts(ctx, "o/r", bounties.CreditApproved); len(q) != 2 {
+			t.Errorf("after the retry %d payouts are approved, want 2 (eve's back in line): %+v", len(q), q)
+		}
+	})
 }

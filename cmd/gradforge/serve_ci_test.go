@@ -59,6 +59,28 @@ func TestCIWiring(t *testing.T) {
 	if n := len(gh.CheckRuns("o/r")); n != 7 { // 3 waiting, 3 after /ok-to-test, 1 re-run
 		t.Errorf("%d check runs, want 7", n)
 	}
+	// Closing the pull request (as the bot reports pull_request closed) cancels its jobs and
+	// concludes its unfinished check runs as cancelled.
+	if err := b.OnClosed(ctx, pr); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err = runnerQueue(s).List(ctx, runnersFilter("o/r"))
+	if err != nil || len(jobs) == 0 {
+		t.Fatalf("jobs after close: %d (%v)", len(jobs), err)
+	}
+	for _, j := range jobs {
+		if j.State != runners.Finished || j.Conclusion != runners.Cancelled {
+			t.Errorf("job %d after the PR closed: %s/%s, want finished/cancelled", j.ID, j.State, j.Conclusion)
+		}
+	}
+	for _, c := range gh.CheckRuns("o/r") {
+		if c.Status != ci.Completed {
+			t.Errorf("check run %s (%d) still %s after the PR closed", c.Name, c.ID, c.Status)
+		}
+	}
+	if err := b.OnClosed(ctx, bot.PullRequest{Repo: "o/r", Number: 99}); err != nil {
+		t.Errorf("closing a pull request ci never saw: %v, want nil", err)
+	}
 }
 
 func runnersFilter(repo string) runners.JobFilter { return runners.JobFilter{Repo: repo} }
