@@ -101,6 +101,9 @@ func needsGrad(x *Tensor, memo map[*Tensor]bool) bool {
 // flows). This is the whole of autograd's knowledge of the primitives.
 func vjp(x *Tensor, g *Tensor) []*Tensor {
 	src := x.src
+	if x.vjp != nil {
+		return x.vjp(g)
+	}
 	switch x.node.Op {
 	case lazy.Neg:
 		return []*Tensor{g.Neg()}

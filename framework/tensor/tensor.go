@@ -35,6 +35,7 @@ type Tensor struct {
 	src          []*Tensor
 	Grad         *Tensor
 	RequiresGrad bool
+	vjp          func(g *Tensor) []*Tensor // a composite op's own gradient rule, one per src (conv_grad.go)
 }
 
 // Error is the panic value of a shape, axis or dtype mistake.

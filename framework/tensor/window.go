@@ -177,8 +177,18 @@ func (t *Tensor) Conv(w, bias *Tensor, o Window) *Tensor {
 		fail("Conv", "input %v and weight %v do not fit %d groups", t.node.Shape, w.node.Shape, g)
 	}
 	k := w.node.Shape[2:]
+	stride, dil := perDim("Conv", "stride", o.Stride, n, 1), perDim("Conv", "dilation", o.Dilation, n, 1)
+	// Training lowers to matmuls with a transposed-conv gradient (conv_grad.go); inference
+	// keeps the single fused kernel below.
+	if g == 1 && t.DType().IsFloat() && noGrad.Load() == 0 && (needsGrad(t, nil) || needsGrad(w, nil)) {
+		y := t.convMatmul(w, t.pads("Conv", o.Padding, n), stride, dil)
+		if bias != nil {
+			y = y.Add(bias.Reshape(append([]int{1, cout}, slices.Repeat([]int{1}, n)...)...))
+		}
+		return y
+	}
 	x := t.Pad(t.pads("Conv", o.Padding, n))
-	x = x.pool("Conv", k, perDim("Conv", "stride", o.Stride, n, 1), perDim("Conv", "dilation", o.Dilation, n, 1))
+	x = x.pool("Conv", k, stride, dil)
 	out := x.node.Shape[2 : 2+n] // x: [bs, cin, out..., k...]
 	// [bs, g, 1, rcin, out..., k...] against weights [1, g, rcout, rcin, 1..., k...]; the
 	// channel and kernel dims are summed.
