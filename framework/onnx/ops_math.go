@@ -200,7 +200,8 @@ func init() {
 			af, bf := a.Cast(dtype.Float32), b.Cast(dtype.Float32)
 			q := trunc(af.Div(bf))
 			r := af.Sub(q.Mul(bf))
-			if c.int("fmod", 0) == 0 { // Python remainder: sign of the divisor
+			r = bf.Abs().Eq(math.Inf(1)).And(af.Abs().Ne(math.Inf(1))).Where(af, r) // x mod ±inf keeps x
+			if c.int("fmod", 0) == 0 {                                              // Python remainder: sign of the divisor
 				r = r.Ne(0).And(r.Lt(0).Ne(bf.Lt(0))).Where(r.Add(bf), r)
 			}
 			return one(same(r, in[0]))

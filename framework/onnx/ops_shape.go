@@ -315,6 +315,9 @@ func init() {
 		b := int(c.int("blocksize", 1))
 		n, ch, h, w := s[0], s[1], s[2], s[3]
 		y := x.t.Reshape(n, ch, h/b, b, w/b, b).Permute(0, 3, 5, 1, 2, 4)
+		if c.str("mode", "DCR") == "CRD" {
+			y = x.t.Reshape(n, ch, h/b, b, w/b, b).Permute(0, 1, 3, 5, 2, 4)
+		}
 		return one(same(y.Reshape(n, ch*b*b, h/b, w/b), x))
 	}
 	ops["CenterCropPad"] = func(c *call, in []*val) ([]*val, error) {
