@@ -20,8 +20,10 @@ var loginRe = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9]){0,38}
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 // safeNext keeps redirects after sign-in on this site: only a local absolute path passes.
+// Browsers drop tabs and newlines from URLs and read backslashes as slashes, so "/\t/evil"
+// or "/\\evil" would leave the site; any control character or backslash sends people home.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
 		return "/"
 	}
 	return next

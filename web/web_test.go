@@ -402,7 +402,7 @@ func TestMoneyAndTicks(t *testing.T) {
 	if ticks[0] > 7000 || ticks[len(ticks)-1] < 8000 || len(ticks) < 3 || len(ticks) > 8 {
 		t.Errorf("niceTicks(7000, 8000) = %v", ticks)
 	}
-	for _, tc := range []struct{ in, want string }{{"/x", "/x"}, {"//evil.com", "/"}, {"https://evil.com", "/"}, {"/\\evil.com", "/"}, {"", "/"}} {
+	for _, tc := range []struct{ in, want string }{{"/x", "/x"}, {"//evil.com", "/"}, {"https://evil.com", "/"}, {"/\\evil.com", "/"}, {"/\t/evil.com", "/"}, {"/a\\b", "/"}, {"", "/"}} {
 		if got := safeNext(tc.in); got != tc.want {
 			t.Errorf("safeNext(%q) = %q, want %q", tc.in, got, tc.want)
 		}
