@@ -155,10 +155,13 @@ func (e *env) runNode(n *Node) (err error) {
 		outs, err = e.callFunction(f, n, in)
 	} else {
 		op, ok := ops[n.OpType]
-		if !ok || normDomain(n.Domain) != "" {
+		if d := normDomain(n.Domain); d != "" {
+			op, ok = domainOps[d+":"+n.OpType]
+		}
+		if !ok {
 			return e.opError(n, ErrUnsupported)
 		}
-		outs, err = op(&call{e: e, n: n, opset: e.opsets[""]}, in)
+		outs, err = op(&call{e: e, n: n, opset: e.opsets[normDomain(n.Domain)]}, in)
 	}
 	if err != nil {
 		return e.opError(n, err)
