@@ -275,7 +275,7 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 	if e.Op == lazy.Cast {
 		e = e.Src[0]
 	}
-	if d.Name != "cuda" || e.Op != lazy.Sum || len(k.Global) != 2 || len(k.Reduce) != 1 {
+	if (d.Name != "cuda" && d != OpenCL) || e.Op != lazy.Sum || len(k.Global) != 2 || len(k.Reduce) != 1 {
 		return false
 	}
 	mul := e.Src[0]
@@ -334,6 +334,12 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 		return false
 	}
 	src, threads := sgemmTemplate, 256
+	if d == OpenCL { // float32 only, in OpenCL C (opencl.go)
+		if vec != 4 {
+			return false
+		}
+		src = openCLSgemm
+	}
 	if vec == 8 {
 		src = hgemmTemplate
 		if hgemmWarps == 4 {

@@ -74,3 +74,62 @@ inline ushort gf_f2b(float f) {
   return (ushort)(b >> 16);
 }
 `
+
+// openCLSgemm is gpu.go's float32 matmul tile in OpenCL C, its float4 loads and stores as
+// vload4/vstore4: 256 work-items per group, each computing 8×8 outputs of a 128×128 tile
+// from __local memory while the next 128×8 slices of A and B load into registers.
+const openCLSgemm = `  const __global float* A = $A + $OA; const __global float* B = $B + $OB; __global float* C = data0 + $OC;
+  __local float As[2][8][128];
+  __local float Bs[2][8][128];
+  int t = get_local_id(0), tx = t % 16, ty = t / 16;
+  int bm = get_group_id(1) * 128, bn = get_group_id(0) * 128;
+  const __global float* a = A + (size_t)(bm + t / 2) * $SAM + (t % 2) * 4;
+#define ROWB 1
+#define COLB 2
+#if $LAYOUT == ROWB
+  const __global float* b = B + (size_t)(t / 32) * $SBK + bn + (t % 32) * 4;
+#define LOADB(k0) vload4(0, b + (size_t)(k0) * $SBK)
+#define STOREB(buf, v) vstore4(v, 0, &Bs[buf][t / 32][(t % 32) * 4])
+#else
+  const __global float* b = B + (size_t)(bn + t / 2) * $SBN + (t % 2) * 4;
+#define LOADB(k0) vload4(0, b + (k0))
+#define STOREB(buf, v) Bs[buf][(t % 2) * 4 + 0][t / 2] = v.x; Bs[buf][(t % 2) * 4 + 1][t / 2] = v.y; Bs[buf][(t % 2) * 4 + 2][t / 2] = v.z; Bs[buf][(t % 2) * 4 + 3][t / 2] = v.w
+#endif
+  float acc[8][8];
+  for (int i = 0; i < 8; i++)
+    for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
+  float4 ra = vload4(0, a), rb = LOADB(0);
+  int buf = 0;
+  As[0][(t % 2) * 4 + 0][t / 2] = ra.x; As[0][(t % 2) * 4 + 1][t / 2] = ra.y;
+  As[0][(t % 2) * 4 + 2][t / 2] = ra.z; As[0][(t % 2) * 4 + 3][t / 2] = ra.w;
+  STOREB(0, rb);
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int k0 = 0; k0 < $K; k0 += 8) {
+    int more = k0 + 8 < $K;
+    if (more) { ra = vload4(0, a + k0 + 8); rb = LOADB(k0 + 8); }
+    #pragma unroll
+    for (int k = 0; k < 8; k++) {
+      float4 a0 = vload4(0, &As[buf][k][ty * 4]), a1 = vload4(0, &As[buf][k][64 + ty * 4]);
+      float4 b0 = vload4(0, &Bs[buf][k][tx * 4]), b1 = vload4(0, &Bs[buf][k][64 + tx * 4]);
+      float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+      #pragma unroll
+      for (int i = 0; i < 8; i++)
+        #pragma unroll
+        for (int j = 0; j < 8; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+    }
+    if (more) {
+      buf ^= 1;
+      As[buf][(t % 2) * 4 + 0][t / 2] = ra.x; As[buf][(t % 2) * 4 + 1][t / 2] = ra.y;
+      As[buf][(t % 2) * 4 + 2][t / 2] = ra.z; As[buf][(t % 2) * 4 + 3][t / 2] = ra.w;
+      STOREB(buf, rb);
+      barrier(CLK_LOCAL_MEM_FENCE);
+    }
+  }
+  #pragma unroll
+  for (int i = 0; i < 8; i++) {
+    int r = bm + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+    vstore4((float4)(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), 0, &C[(size_t)r * $SCM + bn + tx * 4]);
+    vstore4((float4)(acc[i][4], acc[i][5], acc[i][6], acc[i][7]), 0, &C[(size_t)r * $SCM + bn + 64 + tx * 4]);
+  }
+`

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/gradforge/gradforge/framework/dtype"
 	"github.com/gradforge/gradforge/framework/lazy"
 	rt "github.com/gradforge/gradforge/framework/runtime"
+	"github.com/gradforge/gradforge/framework/schedule"
 	"github.com/gradforge/gradforge/framework/tensor"
 	"github.com/gradforge/gradforge/framework/view"
 )
@@ -347,6 +349,58 @@ func TestCLDialectUsesLocalMemory(t *testing.T) {
 		}
 		if got[r] != want {
 			t.Errorf("row %d sum = %v, want %v", r, got[r], want)
+		}
+	}
+}
+
+// TestCLMatmulTiles checks float32 products whose sizes fit the 128×128 tiles: they run as
+// the float4 (vload4/vstore4) tile kernel, for B row-major and B transposed (x·Wᵀ), and
+// match a float64 product computed in Go.
+func TestCLMatmulTiles(t *testing.T) {
+	openCL(t)
+	t.Setenv("DEVICE", "CL")
+	const m, k, n = 128, 64, 256
+	a, b := make([]float32, m*k), make([]float32, k*n)
+	for i := range a {
+		a[i] = float32(i%13)/13 - 0.5
+	}
+	for i := range b {
+		b[i] = float32(i%7)/7 - 0.3
+	}
+	var src bytes.Buffer
+	saved, savedLog := schedule.Debug, schedule.Log
+	schedule.Debug, schedule.Log = 4, &src
+	defer func() { schedule.Debug, schedule.Log = saved, savedLog }()
+	ta := tensor.FromSlice(a, m, k)
+	bt := make([]float32, n*k) // bᵀ, stored [n, k]
+	for i := range k {
+		for j := range n {
+			bt[j*k+i] = b[i*n+j]
+		}
+	}
+	for name, tb := range map[string]*tensor.Tensor{
+		"row-major B":  tensor.FromSlice(b, k, n),
+		"transposed B": tensor.FromSlice(bt, n, k).Permute(1, 0),
+	} {
+		src.Reset()
+		out, err := ta.Matmul(tb).ToSlice()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !strings.Contains(src.String(), "vload4") {
+			t.Errorf("%s: the product did not use the float4 tile kernel:\n%s", name, src.String())
+		}
+		got := out.([]float32)
+		for i := range m {
+			for j := range n {
+				var want float64
+				for x := range k {
+					want += float64(a[i*k+x]) * float64(b[x*n+j])
+				}
+				if math.Abs(float64(got[i*n+j])-want) > 1e-4 {
+					t.Fatalf("%s: C[%d,%d] = %v, want %v", name, i, j, got[i*n+j], want)
+				}
+			}
 		}
 	}
 }
