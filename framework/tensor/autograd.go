@@ -39,6 +39,9 @@ func (t *Tensor) Backward() {
 		if len(x.src) == 0 { // a leaf, or a detached value whose node still names its op
 			continue
 		}
+		if sharedGrad(x, g) {
+			g = g.Contiguous()
+		}
 		for j, sg := range vjp(x, g) {
 			s := x.src[j]
 			if sg == nil || !needsGrad(s, nil) {

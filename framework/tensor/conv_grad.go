@@ -84,7 +84,42 @@ func im2col(x *Tensor, k, stride, dil []int) (*Tensor, []int) {
 func colsTimes(cols, m *Tensor, bs int, out []int) *Tensor {
 	cout := m.node.Shape[1]
 	y := cols.Matmul(m.Contiguous()).Reshape(append(append([]int{bs}, out...), cout)...)
-	return y.Permute(append([]int{0, len(out) + 1}, seq(1, len(out)+1)...)...)
+	// Stored channel-major like any activation, so the batch norm after it reads contiguous rows.
+	return y.Permute(append([]int{0, len(out) + 1}, seq(1, len(out)+1)...)...).Contiguous()
+}
+
+// sharedGrad reports whether x's gradient rule hands g to two or more sources that need
+// gradients while g is an expression worth computing once: then every consumer (a batch
+// norm's four backward reductions, say) would otherwise recompute it in its own kernel.
+func sharedGrad(x, g *Tensor) bool {
+	users := 0
+	for _, s := range x.src {
+		if needsGrad(s, nil) {
+			users++
+		}
+	}
+	if users < 2 || x.vjp != nil || g.node.Realized() {
+		return false
+	}
+	ops, seen := 0, map[*lazy.Node]bool{}
+	var count func(n *lazy.Node)
+	count = func(n *lazy.Node) {
+		if seen[n] || ops >= 4 || n.Realized() || n.Op == lazy.Load || n.Op == lazy.Const || n.Op == lazy.Contiguous {
+			return
+		}
+		seen[n] = true
+		if !n.Op.IsMovement() {
+			ops++
+		}
+		if n.Op.IsReduce() {
+			return
+		}
+		for _, s := range n.Src {
+			count(s)
+		}
+	}
+	count(g.node)
+	return ops >= 4
 }
 
 // buffered gives a computed value a buffer of its own, so that im2col, which reads every
