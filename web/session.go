@@ -82,8 +82,7 @@ func (a *App) loadSession(c *gin.Context) {
 	if err != nil || tok == "" {
 		return
 	}
-	var s Session
-	err = a.db.WithContext(c.Request.Context()).Where("token_hash = ? AND expires_at > ?", hashToken(tok), time.Now().UTC()).Take(&s).Error
+	s, err := a.lookupSession(c.Request.Context(), tok)
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		a.setCookie(c, sessionCookie, "", -1)
 		return
@@ -94,6 +93,28 @@ func (a *App) loadSession(c *gin.Context) {
 	}
 	s.token = tok
 	c.Set(ctxSession, &s)
+}
+
+func (a *App) lookupSession(ctx context.Context, tok string) (Session, error) {
+	var s Session
+	err := a.db.WithContext(ctx).Where("token_hash = ? AND expires_at > ?", hashToken(tok), time.Now().UTC()).Take(&s).Error
+	return s, err
+}
+
+// SignedIn returns the GitHub login signed in on a request, or "" for none, for other parts'
+// pages that must know who asks (the bounties part hands a Stripe payout-setup link only to
+// the person it is for). Dev-mode sign-ins, where anyone may claim any login, count as none:
+// they must never unlock anything that touches money.
+func (a *App) SignedIn(r *http.Request) string {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return ""
+	}
+	s, err := a.lookupSession(r.Context(), ck.Value)
+	if err != nil || s.DevRole != "" {
+		return ""
+	}
+	return s.Login
 }
 
 // startSession signs a person in: a new server-side session and its cookie. Any anonymous

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gradforge/gradforge/migrations/dbtest"
 	"gorm.io/gorm"
@@ -407,4 +409,29 @@ func TestMoneyAndTicks(t *testing.T) {
 			t.Errorf("safeNext(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+func TestSignedIn(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		h := newHarness(t, db, Config{DevLogin: true})
+		now := time.Now().UTC()
+		for _, s := range []Session{
+			{TokenHash: hashToken("gh"), Login: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+			{TokenHash: hashToken("old"), Login: "bob", CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)},
+			{TokenHash: hashToken("dev"), Login: "carol", DevRole: "contributor", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		} {
+			if err := db.Create(&s).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for cookie, want := range map[string]string{"gh": "alice", "old": "", "dev": "", "unknown": "", "": ""} {
+			r := httptest.NewRequest(http.MethodGet, "/stripe/onboard/alice", nil)
+			if cookie != "" {
+				r.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+			}
+			if got := h.app.SignedIn(r); got != want {
+				t.Errorf("SignedIn with cookie %q = %q, want %q", cookie, got, want)
+			}
+		}
+	})
 }

@@ -88,6 +88,7 @@ func init() {
 				return err
 			}
 			app.Routes(s.Router)
+			bountiesSignIn(s, app.SignedIn) // payout setup pages know who is signed in
 			if cfg.DevLogin {
 				s.Log.Warn("web: dev-mode sign-in is on: anyone who can reach this server can sign in as anyone", "url", cfg.BaseURL+"/login")
 			}
