@@ -55,7 +55,7 @@ func init() {
 					return one(x)
 				}
 			}
-			return one(same(f(x.t), x))
+			return one(same(f(up(x.t)), x))
 		}
 	}
 	ops["Not"] = func(c *call, in []*val) ([]*val, error) { return one(tv(in[0].t.Not(), Bool)) }
@@ -106,7 +106,7 @@ func init() {
 		},
 	}
 	for name, f := range act {
-		ops[name] = func(c *call, in []*val) ([]*val, error) { return one(same(f(c, in[0].t), in[0])) }
+		ops[name] = func(c *call, in []*val) ([]*val, error) { return one(same(f(c, up(in[0].t)), in[0])) }
 	}
 	ops["PRelu"] = func(c *call, in []*val) ([]*val, error) {
 		x, s := in[0].t, in[1].t
@@ -124,7 +124,7 @@ func init() {
 		},
 	}
 	for name, f := range arith {
-		ops[name] = func(c *call, in []*val) ([]*val, error) { return one(same(f(in[0].t, in[1].t), in[0])) }
+		ops[name] = func(c *call, in []*val) ([]*val, error) { return one(same(f(up(in[0].t), up(in[1].t)), in[0])) }
 	}
 	cmp := map[string]func(a *T, b any) *T{
 		"Equal": (*T).Eq, "Greater": (*T).Gt, "Less": (*T).Lt, "GreaterOrEqual": (*T).Ge, "LessOrEqual": (*T).Le,
@@ -213,9 +213,9 @@ func init() {
 	variadic := map[string]func(a *T, b any) *T{"Max": (*T).Maximum, "Min": (*T).Minimum, "Sum": (*T).Add, "Mean": (*T).Add}
 	for name, f := range variadic {
 		ops[name] = func(c *call, in []*val) ([]*val, error) {
-			acc := in[0].t
+			acc := up(in[0].t)
 			for _, x := range in[1:] {
-				acc = f(acc, x.t)
+				acc = f(acc, up(x.t))
 			}
 			if name == "Mean" {
 				acc = acc.Div(float64(len(in)))
@@ -240,6 +240,15 @@ func init() {
 		}
 		return one(same(x, in[0]))
 	}
+}
+
+// up widens 16-bit floats to float32 so each op rounds once, at its output, as NumPy does
+// (the framework would otherwise round every intermediate, e.g. the reciprocal in a divide).
+func up(x *T) *T {
+	if d := x.DType(); d == dtype.Float16 || d == dtype.BFloat16 {
+		return x.Cast(dtype.Float32)
+	}
+	return x
 }
 
 // safeDivisor replaces integer zeros by one: integer division by zero is undefined in ONNX

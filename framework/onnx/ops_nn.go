@@ -387,21 +387,25 @@ func attention(c *call, in []*val) ([]*val, error) {
 		}
 		bias = bias.Add(m)
 	}
-	if c.int("is_causal", 0) == 1 {
-		i := c.arange(sq).Reshape(sq, 1).Add(past) // query i sits after the past keys
-		j := c.arange(skv).Reshape(1, skv)
-		bias = j.Gt(i).Where(math.Inf(-1), bias)
-	}
+	// Query i sits after the past keys; with nonpad_kv_seqlen, at the end of each batch's
+	// valid keys.
 	qpos := c.arange(sq).Reshape(sq, 1).Add(past)
+	nl := get(6)
+	if nl != nil {
+		qpos = c.arange(sq).Reshape(1, 1, sq, 1).Add(nl.Cast(dtype.Int64).Reshape(-1, 1, 1, 1).Sub(sq))
+	}
+	j := c.arange(skv).Reshape(1, skv)
+	if c.int("is_causal", 0) == 1 {
+		bias = j.Gt(qpos).Where(math.Inf(-1), bias)
+	}
 	if lw := c.int("left_window_size", -1); lw >= 0 { // sliding window: keys too far back
-		bias = c.arange(skv).Reshape(1, skv).Lt(qpos.Sub(lw)).Where(math.Inf(-1), bias)
+		bias = j.Lt(qpos.Sub(lw)).Where(math.Inf(-1), bias)
 	}
 	if rw := c.int("right_window_size", -1); rw >= 0 {
-		bias = c.arange(skv).Reshape(1, skv).Gt(qpos.Add(rw)).Where(math.Inf(-1), bias)
+		bias = j.Gt(qpos.Add(rw)).Where(math.Inf(-1), bias)
 	}
-	if nl := get(6); nl != nil { // nonpad_kv_seqlen [B]
-		j := c.arange(skv).Reshape(1, 1, 1, skv)
-		bias = j.Ge(nl.Cast(dtype.Int64).Reshape(-1, 1, 1, 1)).Where(math.Inf(-1), bias)
+	if nl != nil { // keys past each batch's valid length
+		bias = j.Reshape(1, 1, 1, skv).Ge(nl.Cast(dtype.Int64).Reshape(-1, 1, 1, 1)).Where(math.Inf(-1), bias)
 	}
 	if sc := c.float("softcap", 0); sc > 0 { // capped before masking, so -inf stays -inf
 		qk = tanh(qk.Div(sc)).Mul(sc)

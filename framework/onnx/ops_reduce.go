@@ -174,7 +174,7 @@ func init() {
 				def = 1
 			}
 			ax := normAxis(int(c.int("axis", def)), r)
-			t := x.t
+			t := up(x.t)
 			s := t.Shape()
 			if c.opset < 13 { // coerced to 2-D at axis
 				t = t.Reshape(prodInts(s[:ax]), prodInts(s[ax:]))
@@ -207,7 +207,7 @@ func init() {
 	}
 
 	ops["MatMul"] = func(c *call, in []*val) ([]*val, error) {
-		return one(same(matmul(in[0].t, in[1].t), in[0]))
+		return one(same(matmul(up(in[0].t), up(in[1].t)), in[0]))
 	}
 	ops["MatMulInteger"] = func(c *call, in []*val) ([]*val, error) {
 		a, b := in[0].t.Cast(dtype.Int32), in[1].t.Cast(dtype.Int32)
@@ -224,7 +224,7 @@ func init() {
 		return one(tv(matmul(a, b), Int32))
 	}
 	ops["Gemm"] = func(c *call, in []*val) ([]*val, error) {
-		a, b := in[0].t, in[1].t
+		a, b := up(in[0].t), up(in[1].t)
 		if c.int("transA", 0) == 1 {
 			a = a.T()
 		}
