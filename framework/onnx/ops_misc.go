@@ -162,3 +162,40 @@ func uniqueOp(c *call, x *val) ([]*val, error) {
 }
 
 var _ = strings.Contains
+
+func init() {
+	// CausalConvWithState (opset 27): depthwise 1-D convolution over [past_state, input],
+	// returning the last k-1 positions as the new state.
+	ops["CausalConvWithState"] = func(c *call, in []*val) ([]*val, error) {
+		x, w := up(in[0].t), up(in[1].t)
+		s := x.Shape()
+		b, ch := s[0], s[1]
+		k := w.Shape()[2]
+		var past *T
+		if len(in) > 3 && in[3] != nil {
+			past = up(in[3].t)
+		} else {
+			past = x.Slice(2, 0, 1).ZerosLike().Expand(b, ch, 1).Pad([][2]int{{0, 0}, {0, 0}, {0, k - 2}})
+		}
+		full := x
+		if k > 1 {
+			full = past.Cat(2, x)
+		}
+		var bias *T
+		if len(in) > 2 && in[2] != nil {
+			bias = up(in[2].t)
+		}
+		plain := &call{e: c.e, n: &Node{}, opset: c.opset}
+		y := conv(plain, full, w, bias, ch)
+		switch c.str("activation", "none") {
+		case "silu", "swish":
+			y = swish(y, 1)
+		case "none":
+		default:
+			return nil, unsupported("activation %q", c.str("activation", ""))
+		}
+		n := full.Shape()[2]
+		state := full.Slice(2, n-(k-1), n)
+		return []*val{same(y, in[0]), same(state, in[0])}, nil
+	}
+}
