@@ -616,3 +616,77 @@ func einsum(eq string, ts []*T) (*T, error) {
 	}
 	return prod, nil
 }
+
+func init() {
+	ops["LinearAttention"] = linearAttention
+}
+
+// linearAttention is ONNX LinearAttention (opset 27): a recurrent matrix state per KV head,
+// updated token by token (linear, gated, delta or gated-delta rule) and read by the queries.
+func linearAttention(c *call, in []*val) ([]*val, error) {
+	get := func(i int) *T {
+		if len(in) > i && in[i] != nil {
+			return up(in[i].t)
+		}
+		return nil
+	}
+	q, k, v := get(0), get(1), get(2)
+	hq, hkv := int(c.int("q_num_heads", 0)), int(c.int("kv_num_heads", 0))
+	if hq == 0 || hkv == 0 || hq%hkv != 0 {
+		return nil, fmt.Errorf("q_num_heads %d and kv_num_heads %d", hq, hkv)
+	}
+	qs, vs := q.Shape(), v.Shape()
+	b, steps := qs[0], qs[1]
+	dk, dv := qs[2]/hq, vs[2]/hkv
+	if k.Shape()[2] != hkv*dk {
+		return nil, unsupported("key heads other than kv_num_heads")
+	}
+	q = q.Reshape(b, steps, hq, dk)
+	k = k.Reshape(b, steps, hkv, dk)
+	v = v.Reshape(b, steps, hkv, dv)
+	rule := c.str("update_rule", "gated_delta")
+	scale := c.float("scale", 1/math.Sqrt(float64(dk)))
+	st := get(3)
+	if st == nil {
+		st = q.Slice(1, 0, 1).Reshape(-1).Slice(0, 0, 1).ZerosLike().Reshape(1, 1, 1, 1).Expand(b, hkv, dk, dv)
+	}
+	decay, beta := get(4), get(5)
+	g := hq / hkv
+	outs := make([]*T, steps)
+	for t := 0; t < steps; t++ {
+		kt := k.Slice(1, t, t+1).Reshape(b, hkv, dk, 1)
+		vt := v.Slice(1, t, t+1).Reshape(b, hkv, 1, dv)
+		if (rule == "gated" || rule == "gated_delta") && decay != nil {
+			dt := decay.Slice(1, t, t+1)
+			if dt.Shape()[2] == hkv*dk {
+				dt = dt.Reshape(b, hkv, dk, 1)
+			} else {
+				dt = dt.Reshape(b, hkv, 1, 1)
+			}
+			st = st.Mul(dt.Exp())
+		}
+		switch rule {
+		case "linear", "gated":
+			st = st.Add(kt.Mul(vt))
+		case "delta", "gated_delta":
+			bt := beta.Slice(1, t, t+1)
+			if bt.Shape()[2] == hkv {
+				bt = bt.Reshape(b, hkv, 1, 1)
+			} else {
+				bt = bt.Reshape(b, 1, 1, 1)
+			}
+			mem := st.Mul(kt).Sum(2, tensor.KeepDim) // Sᵀk as [B, H, 1, dv]
+			st = st.Add(kt.Mul(vt.Sub(mem)).Mul(bt))
+		default:
+			return nil, unsupported("update_rule %q", rule)
+		}
+		sq := st.Unsqueeze(2).Expand(b, hkv, g, dk, dv).Reshape(b, hq, dk, dv)
+		qt := q.Slice(1, t, t+1).Reshape(b, hq, dk, 1)
+		outs[t] = qt.Mul(sq).Sum(2).Mul(scale).Reshape(b, 1, hq*dv)
+	}
+	y := outs[0]
+	if steps > 1 {
+		y = outs[0].Cat(1, outs[1:]...)
+	}
+	return []*val{same(y, in[0]), same(st, in[0])}, nil
+}
