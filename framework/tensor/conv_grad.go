@@ -26,9 +26,10 @@ func (t *Tensor) convMatmul(w *Tensor, pads [][2]int, stride, dil []int) *Tensor
 		g = buffered(g) // read by both gradients, the input's nine times over
 		k := w.node.Shape[2:]
 		bs, cout, cin := t.node.Shape[0], w.node.Shape[0], w.node.Shape[1]
-		// dw[co, (ci,k)] = Σ_(b,o) dy[(b,o), co] · cols[(b,o), (ci,k)]
-		gm := g.Permute(append(append([]int{0}, seq(2, 2+n)...), 1)...).Reshape(-1, cout)
-		dw := gm.T().Matmul(cols).Reshape(w.node.Shape...)
+		// dw[co, (ci,k)] = Σ_b Σ_o dy[b, co, o] · cols[b, o, (ci,k)], with batch and positions
+		// kept as two reduce loops (one merged row index would need a div and a mod per step).
+		p := prod(g.node.Shape[2:])
+		dw := g.Reshape(bs, cout, p, 1).Mul(cols.Reshape(bs, 1, p, -1)).Sum(0, 2).Reshape(w.node.Shape...)
 		// dx: the output gradient with stride-1 zeros between its elements, padded so that a
 		// stride-1 correlation with the flipped kernel lands exactly on x's positions.
 		d := g
