@@ -690,3 +690,33 @@ func linearAttention(c *call, in []*val) ([]*val, error) {
 	}
 	return []*val{same(y, in[0]), same(st, in[0])}, nil
 }
+
+func init() {
+	// FlexAttention (ai.onnx.preview): scaled dot-product attention whose scores pass
+	// through an optional score_mod subgraph before the softmax.
+	domainOps["ai.onnx.preview:FlexAttention"] = func(c *call, in []*val) ([]*val, error) {
+		q, k, v := up(in[0].t), up(in[1].t), up(in[2].t)
+		qs, ks := q.Shape(), k.Shape()
+		if hq, hkv := qs[1], ks[1]; hq != hkv {
+			g := hq / hkv
+			rep := func(x *T) *T {
+				s := x.Shape()
+				return x.Unsqueeze(2).Expand(s[0], s[1], g, s[2], s[3]).Reshape(s[0], s[1]*g, s[2], s[3])
+			}
+			k, v = rep(k), rep(v)
+		}
+		scale := c.float("scale", 1/math.Sqrt(float64(qs[3])))
+		scores := &val{t: q.Matmul(k.Transpose(-1, -2)).Mul(scale), dt: Float}
+		if a := c.attr("score_mod"); a != nil && a.G != nil {
+			outs, err := c.runSub(a.G, []*val{scores})
+			if err != nil {
+				return nil, fmt.Errorf("score_mod: %w", err)
+			}
+			scores = outs[0]
+		}
+		s := scores.t.Cast(dtype.Float32)
+		dead := s.Max(-1, tensor.KeepDim).Eq(math.Inf(-1))
+		p := dead.Where(0.0, s.Softmax(-1))
+		return one(same(p.Matmul(v), in[0]))
+	}
+}
