@@ -452,7 +452,7 @@ func (v *val) hostTensor() (*Tensor, error) {
 				if !isSmallFloat(v.dt) {
 					return nil, fmt.Errorf("cannot read %v back from %v", v.dt, st)
 				}
-				h.Raw[i] = encodeSmallFloat(v.dt, float64(x), true)
+				h.Raw[i] = encodeSmallFloat(v.dt, float64(x), false) // already rounded in the graph
 			}
 		}
 		v.host = h
@@ -499,6 +499,13 @@ func encodeSmallFloat(dt DataType, x float64, saturate bool) byte {
 			}
 		}
 		return 0
+	}
+	if math.IsInf(x, 0) { // an infinity the format has is kept
+		for b := 0; b < 1<<nbits; b++ {
+			if smallFloat(dt, byte(b)) == x {
+				return byte(b)
+			}
+		}
 	}
 	maxFinite := 0.0
 	for b := 0; b < 1<<nbits; b++ {

@@ -118,7 +118,7 @@ func init() {
 		"Add": (*T).Add, "Sub": (*T).Sub, "Mul": (*T).Mul,
 		"Div": func(a *T, b any) *T {
 			if a.DType().IsFloat() {
-				return a.Div(b)
+				return fdiv(a, b.(*T))
 			}
 			return intDiv(a, b.(*T))
 		},
@@ -249,6 +249,17 @@ func up(x *T) *T {
 		return x.Cast(dtype.Float32)
 	}
 	return x
+}
+
+// fdiv divides floats with one Newton correction of the reciprocal product, so quotients
+// round as a true division does (the framework's Div multiplies by the reciprocal, which
+// can be an ulp off and flips round-half-even ties downstream). Where the correction is not
+// finite (division by zero, infinities) the plain product stands.
+func fdiv(a, b *T) *T {
+	rb := b.Reciprocal()
+	q := a.Mul(rb)
+	corr := a.Sub(q.Mul(b)).Mul(rb)
+	return corr.Eq(corr).Where(q.Add(corr), q)
 }
 
 // safeDivisor replaces integer zeros by one: integer division by zero is undefined in ONNX

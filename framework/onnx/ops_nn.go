@@ -198,7 +198,7 @@ func init() {
 			to = DataType(a.I)
 		}
 		scale := quantParam(c, in[1].t.Cast(dtype.Float32), x)
-		y := x.Div(scale)
+		y := fdiv(x, scale.BroadcastTo(x.Shape()...))
 		if isSmallFloat(to) {
 			if len(in) > 2 && in[2] != nil {
 				y = y.Add(quantParam(c, in[2].t.Cast(dtype.Float32), x))
@@ -229,9 +229,9 @@ func init() {
 	ops["DynamicQuantizeLinear"] = func(c *call, in []*val) ([]*val, error) {
 		x := in[0].t.Cast(dtype.Float32)
 		mx, mn := x.Max().Maximum(0.0), x.Min().Minimum(0.0)
-		scale := mx.Sub(mn).Div(255)
-		zp := round(mn.Neg().Div(scale)).Clip(0, 255)
-		y := round(x.Div(scale)).Add(zp).Clip(0, 255)
+		scale := fdiv(mx.Sub(mn), mx.FullLike(255))
+		zp := round(fdiv(mn.Neg(), scale)).Clip(0, 255)
+		y := round(fdiv(x, scale)).Add(zp).Clip(0, 255)
 		return []*val{tv(y, Uint8), tv(scale, Float), tv(zp, Uint8)}, nil
 	}
 	ops["QLinearConv"] = func(c *call, in []*val) ([]*val, error) {

@@ -364,11 +364,7 @@ func quantizeFloat(x *T, dt DataType, saturate bool) *T {
 		big = math.NaN()
 	}
 	r = over.Where(big, r)
-	if hasInf { // infinities stay infinite in E5M2, saturating or not
-		r = isInf.Where(math.Inf(1), r)
-	} else if !saturate && hasNaN {
-		r = isInf.Where(math.NaN(), r)
-	}
+	r = isInf.Where(big, r) // infinities saturate, stay infinite (E5M2) or become NaN
 	r = x.Lt(0).Where(r.Neg(), r)
 	return x.Ne(x).Where(x, r)
 }
