@@ -103,7 +103,7 @@ func (r resizeSpec) matrix(in, out int, scale, roiStart, roiEnd float64) ([]floa
 				if k == 0 {
 					continue
 				}
-				if (r.excludeOutside || r.antial) && (i < 0 || i >= in) {
+				if r.excludeOutside && (i < 0 || i >= in) {
 					continue
 				}
 				taps, ws = append(taps, clampI(i)), append(ws, k)
