@@ -1,16 +1,19 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/gradforge/gradforge/migrations/dbtest"
 	"gorm.io/gorm"
@@ -127,4 +130,32 @@ func TestDedupe(t *testing.T) {
 			t.Fatalf("stored delivery = %+v", got)
 		}
 	})
+}
+
+// readBody returns exactly the bytes sent whether Content-Length is absent (chunked), exact,
+// or a wrong hint, and ackBody is valid JSON for any ID the intake accepts.
+func TestReadBodyAndAckBody(t *testing.T) {
+	body := bytes.Repeat([]byte(`{"k":"0123456789"}`), 1000)
+	for _, hint := range []int64{-1, 0, 1, int64(len(body)) - 1, int64(len(body)), int64(len(body)) + 7, 2 << 20} {
+		got, err := readBody(iotest.OneByteReader(bytes.NewReader(body)), hint)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Errorf("hint %d: %d bytes, %v; want the %d bytes sent", hint, len(got), err, len(body))
+		}
+		got, err = readBody(bytes.NewReader(body), hint)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Errorf("hint %d (whole reads): %d bytes, %v", hint, len(got), err)
+		}
+	}
+	if _, err := readBody(iotest.ErrReader(errors.New("reset")), 10); err == nil {
+		t.Error("a read error was swallowed")
+	}
+	for _, id := range []string{"72d3162e-cc78-11e3-81ab-4c9367dc0958", `a"b\c`, "~!{}"} {
+		var got struct {
+			Delivery  string `json:"delivery"`
+			Duplicate bool   `json:"duplicate"`
+		}
+		if err := json.Unmarshal(ackBody(id, true), &got); err != nil || got.Delivery != id || !got.Duplicate {
+			t.Errorf("ackBody(%q) = %s: %+v %v", id, ackBody(id, true), got, err)
+		}
+	}
 }
