@@ -260,7 +260,8 @@ func init() {
 			xs := x.Shape()
 			d := len(xs) - 2
 			kernel, _ := c.ints("kernel_shape")
-			if len(c.n.Outputs) > 1 && c.n.Outputs[1] != "" {
+			wantIdx := len(c.n.Outputs) > 1 && c.n.Outputs[1] != ""
+			if wantIdx && kind != "MaxPool" {
 				return nil, unsupported("%s with an Indices output", kind)
 			}
 			ceil := c.int("ceil_mode", 0) == 1
@@ -273,7 +274,36 @@ func init() {
 					low = x.DType().Min()
 				}
 				u := unfold(padSpatial(x, win.pads, extra, low), win)
-				return one(same(u.Max(red...), in[0]))
+				y := same(u.Max(red...), in[0])
+				if !wantIdx {
+					return one(y)
+				}
+				// Indices: the flat input position of each window's first maximum (row-major,
+				// or column-major over the spatial dims when storage_order is 1).
+				pos := make([]int64, prodInts(xs))
+				sp := xs[2:]
+				for i := range pos {
+					co := unravel(i, xs)
+					var off int64
+					if c.int("storage_order", 0) == 1 {
+						for j := d - 1; j >= 0; j-- {
+							off = off*int64(sp[j]) + co[2+j]
+						}
+					} else {
+						for j := 0; j < d; j++ {
+							off = off*int64(sp[j]) + co[2+j]
+						}
+					}
+					pos[i] = (co[0]*int64(xs[1])+co[1])*int64(prodInts(sp)) + off
+				}
+				ui := unfold(padSpatial(c.slice(pos, xs...), win.pads, extra, 0), win)
+				k := prodInts(kernel)
+				flat := append(append([]int{}, u.Shape()[:2+d]...), k)
+				uf, uif := u.Reshape(flat...), ui.Reshape(flat...)
+				am := uf.Argmax(-1, tensor.KeepDim)
+				hit := am.Eq(c.arange(k).Reshape(append(ones(len(flat)-1), k)...))
+				idx := hit.Where(uif, uif.ZerosLike()).Sum(-1)
+				return []*val{y, tv(idx, Int64)}, nil
 			case "LpPool":
 				pw := c.float("p", 2)
 				if a := c.attr("p"); a != nil && a.Type == AttrInt {
@@ -316,6 +346,60 @@ func init() {
 	}
 	for _, k := range []string{"GlobalMaxPool", "GlobalAveragePool", "GlobalLpPool"} {
 		ops[k] = global(k)
+	}
+}
+
+func init() {
+	ops["MaxUnpool"] = func(c *call, in []*val) ([]*val, error) {
+		x, idx := in[0].t, in[1].t
+		xs := x.Shape()
+		d := len(xs) - 2
+		var out []int
+		{
+			kernel, _ := c.ints("kernel_shape")
+			strides, ok := c.ints("strides")
+			if !ok {
+				strides = ones(d)
+			}
+			pads, ok := c.ints("pads")
+			if !ok {
+				pads = make([]int, 2*d)
+			}
+			out = []int{xs[0], xs[1]}
+			for i := 0; i < d; i++ {
+				out = append(out, (xs[2+i]-1)*strides[i]+kernel[i]-pads[i]-pads[i+d])
+			}
+		}
+		// Indices address the default unpooled shape; an explicit output_shape keeps each
+		// element's coordinates in the larger plane.
+		if len(in) > 2 && in[2] != nil {
+			target := in[2].hostInts()
+			def, tsp := out[2:], target[2:]
+			idx = idx.Cast(dtype.Int64)
+			plane := int64(prodInts(def))
+			nc := idx.IntDiv(plane)
+			local := idx.Mod(plane)
+			var pos *T
+			rest := local
+			for i := 0; i < d; i++ {
+				stride := int64(prodInts(def[i+1:]))
+				co := rest.IntDiv(stride)
+				rest = rest.Mod(stride)
+				term := co.Mul(int64(prodInts(tsp[i+1:])))
+				if pos == nil {
+					pos = term
+				} else {
+					pos = pos.Add(term)
+				}
+			}
+			idx = nc.Mul(int64(prodInts(tsp))).Add(pos)
+			out = target
+		}
+		total := prodInts(out)
+		oh := idx.Reshape(-1, 1).Eq(c.arange(total).Reshape(1, total))
+		xf := x.Reshape(-1, 1)
+		y := oh.Where(xf, xf.ZerosLike()).Sum(0).Cast(x.DType())
+		return one(same(y.Reshape(out...), in[0]))
 	}
 }
 

@@ -260,9 +260,10 @@ func init() {
 		switch {
 		case isSmallFloat(to):
 			if to == Float8E8M0 {
-				return nil, unsupported("Cast to float8e8m0")
+				t = quantizeE8M0(t.Cast(dtype.Float32), c.str("round_mode", "up"), sat)
+			} else {
+				t = quantizeFloat(t.Cast(dtype.Float32), to, sat)
 			}
-			t = quantizeFloat(t.Cast(dtype.Float32), to, sat)
 		case to == Int4 || to == Uint4 || to == Int2 || to == Uint2:
 			lo, hi := intRange(to) // out-of-range values wrap around, two's complement
 			if t.DType().IsFloat() {
@@ -367,4 +368,28 @@ func quantizeFloat(x *T, dt DataType, saturate bool) *T {
 	r = isInf.Where(big, r) // infinities saturate, stay infinite (E5M2) or become NaN
 	r = x.Lt(0).Where(r.Neg(), r)
 	return x.Ne(x).Where(x, r)
+}
+
+// quantizeE8M0 rounds to a power of two 2^e, e in [-127, 127], by the exponent bits: up
+// takes the next power when any mantissa bit is set, nearest when the top one is.
+func quantizeE8M0(x *T, mode string, saturate bool) *T {
+	bits := x.Abs().Bitcast(dtype.Int32)
+	e := bits.IntDiv(1 << 23).Sub(127)
+	man := bits.Mod(1 << 23)
+	switch mode {
+	case "up":
+		e = man.Gt(0).Where(e.Add(1), e)
+	case "nearest":
+		e = man.Ge(1<<22).Where(e.Add(1), e)
+	}
+	over := e.Gt(127)
+	e = e.Clip(-127, 127)
+	p := e.Add(127).Mul(1 << 23).Bitcast(dtype.Float32)
+	p = e.Eq(-127).Where(p.FullLike(math.Ldexp(1, -127)), p)
+	big := math.NaN()
+	if saturate {
+		big = math.Ldexp(1, 127)
+	}
+	p = over.Or(x.Abs().Eq(math.Inf(1))).Where(big, p)
+	return x.Ne(x).Where(x, p)
 }
