@@ -85,3 +85,15 @@ func amountArg(args string) (int64, string, error) {
 	}
 	return cents, strings.Join(f[n:], " "), nil
 }
+
+// oneUser reads exactly one login into the request's Users, refusing with example otherwise.
+func oneUser(c *Call, example string) func(*BountyRequest) error {
+	return func(r *BountyRequest) error {
+		users, err := ParseLogins(c.Inv.Args)
+		if err != nil || len(users) != 1 {
+			return Refusef("name one person, like `%s`.", example)
+		}
+		r.Users = users
+		return nil
+	}
+}
