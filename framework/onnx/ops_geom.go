@@ -237,3 +237,118 @@ func init() {
 		return one(c.konst(sel, len(sel)/3, 3))
 	}
 }
+
+func init() {
+	// RoiAlign: the sampling points depend on the boxes, so the host turns them into
+	// bilinear weight matrices over the flattened feature maps and the framework applies them
+	// as matrix products (a sum for avg mode, a max over sample corners for max mode).
+	ops["RoiAlign"] = func(c *call, in []*val) ([]*val, error) {
+		x := in[0].t.Cast(dtype.Float32)
+		rois, bidx := in[1].hostFloats(), in[2].hostInts()
+		xs := x.Shape()
+		n, ch, h, w := xs[0], xs[1], xs[2], xs[3]
+		oh, ow := int(c.int("output_height", 1)), int(c.int("output_width", 1))
+		ratio := int(c.int("sampling_ratio", 0))
+		scale := c.float("spatial_scale", 1)
+		offset := 0.5
+		aligned := c.str("coordinate_transformation_mode", "half_pixel") == "half_pixel"
+		if !aligned {
+			offset = 0
+		}
+		maxMode := c.str("mode", "avg") == "max"
+		nr := len(bidx)
+		rows := nr * oh * ow
+		cols := n * h * w
+		type entry struct {
+			row, col int
+			w        float64
+		}
+		var avg []entry
+		var corners [][]entry // max mode: one matrix per (sample, corner) slot
+		slot := func(k int) *[]entry {
+			for len(corners) <= k {
+				corners = append(corners, nil)
+			}
+			return &corners[k]
+		}
+		for r := 0; r < nr; r++ {
+			b := bidx[r]
+			x1, y1 := rois[4*r]*scale-offset, rois[4*r+1]*scale-offset
+			x2, y2 := rois[4*r+2]*scale-offset, rois[4*r+3]*scale-offset
+			rw, rh := x2-x1, y2-y1
+			if !aligned {
+				rw, rh = math.Max(rw, 1), math.Max(rh, 1)
+			}
+			bh, bw := rh/float64(oh), rw/float64(ow)
+			gh, gw := ratio, ratio
+			if ratio <= 0 {
+				gh, gw = int(math.Ceil(rh/float64(oh))), int(math.Ceil(rw/float64(ow)))
+			}
+			count := float64(max(gh*gw, 1))
+			for ph := 0; ph < oh; ph++ {
+				for pw := 0; pw < ow; pw++ {
+					row := (r*oh+ph)*ow + pw
+					k := 0
+					for iy := 0; iy < gh; iy++ {
+						yy := y1 + float64(ph)*bh + (float64(iy)+0.5)*bh/float64(gh)
+						for ix := 0; ix < gw; ix++ {
+							xx := x1 + float64(pw)*bw + (float64(ix)+0.5)*bw/float64(gw)
+							if yy < -1 || yy > float64(h) || xx < -1 || xx > float64(w) {
+								k += 4
+								continue
+							}
+							y, xq := math.Max(yy, 0), math.Max(xx, 0)
+							yl, xl := int(y), int(xq)
+							yh, xh := yl+1, xl+1
+							if yl >= h-1 {
+								yl, yh, y = h-1, h-1, float64(h-1)
+							}
+							if xl >= w-1 {
+								xl, xh, xq = w-1, w-1, float64(w-1)
+							}
+							ly, lx := y-float64(yl), xq-float64(xl)
+							hy, hx := 1-ly, 1-lx
+							pts := []struct {
+								yy, xx int
+								wt     float64
+							}{{yl, xl, hy * hx}, {yl, xh, hy * lx}, {yh, xl, ly * hx}, {yh, xh, ly * lx}}
+							for _, p := range pts {
+								col := (int(b)*h+p.yy)*w + p.xx
+								if maxMode {
+									s := slot(k)
+									*s = append(*s, entry{row, col, p.wt})
+								} else {
+									avg = append(avg, entry{row, col, p.wt / count})
+								}
+								k++
+							}
+						}
+					}
+				}
+			}
+		}
+		xf := x.Permute(1, 0, 2, 3).Reshape(ch, cols).T() // [N·H·W, C]
+		apply := func(es []entry) *T {
+			m := make([]float32, rows*cols)
+			for _, e := range es {
+				m[e.row*cols+e.col] += float32(e.w)
+			}
+			return c.slice(m, rows, cols).Matmul(xf) // [rows, C]
+		}
+		var y *T
+		if maxMode {
+			for _, es := range corners {
+				v := apply(es)
+				if y == nil {
+					y = v
+				} else {
+					y = y.Maximum(v)
+				}
+			}
+		} else {
+			y = apply(avg)
+		}
+		y = y.Reshape(nr, oh, ow, ch).Permute(0, 3, 1, 2)
+		return one(same(y, in[0]))
+	}
+}
