@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/gradforge/gradforge/framework/dtype"
@@ -78,5 +79,39 @@ func init() {
 		y := outRe.Unsqueeze(-1).Cat(-1, outIm.Unsqueeze(-1)) // [..., k, 2] with k at the end-1
 		y = y.Transpose(ax, -2)
 		return one(same(y, in[0]))
+	}
+}
+
+func init() {
+	// STFT: frames are strided slices of the signal, windowed, then the DFT above along
+	// the frame axis.
+	ops["STFT"] = func(c *call, in []*val) ([]*val, error) {
+		x := up(in[0].t)
+		step := in[1].hostInts()[0]
+		var win *T
+		if len(in) > 2 && in[2] != nil {
+			win = up(in[2].t)
+		}
+		length := 0
+		switch {
+		case len(in) > 3 && in[3] != nil:
+			length = in[3].hostInts()[0]
+		case win != nil:
+			length = win.Shape()[0]
+		default:
+			return nil, fmt.Errorf("STFT needs a window or a frame_length")
+		}
+		l := x.Shape()[1]
+		nf := (l-length)/step + 1
+		frames := make([]*T, nf)
+		for f := 0; f < nf; f++ {
+			frames[f] = x.Slice(1, f*step, f*step+length)
+		}
+		fr := frames[0].Stack(1, frames[1:]...) // [B, F, len, c]
+		if win != nil {
+			fr = fr.Mul(win.Reshape(1, 1, length, 1))
+		}
+		sub := &call{e: c.e, n: &Node{OpType: "DFT", Attrs: []*Attribute{{Name: "onesided", I: c.int("onesided", 1)}}}, opset: 20}
+		return ops["DFT"](sub, []*val{same(fr, in[0]), nil, c.konst([]int64{2}, []int{}...)})
 	}
 }
