@@ -249,7 +249,9 @@ func TestUntrustedPullRequestWaitsForOkToTest(t *testing.T) {
 				queued++
 			}
 		}
-		return queued == 3 && !replayHas(gh.Labels(repo, 2), "needs-ok-to-test")
+		// The reply is posted after ci queued the gates and dropped the label: wait for it too.
+		cs := gh.Comments(repo, 2)
+		return queued == 3 && !replayHas(gh.Labels(repo, 2), "needs-ok-to-test") && len(cs) == 1 && strings.Contains(cs[0].Body, "@lead `/ok-to-test`")
 	}, func() any { return gh.CheckRuns(repo) }, func() any { return gh.Labels(repo, 2) }, func() any { return gh.Comments(repo, 2) })
 	if cs := gh.Comments(repo, 2); len(cs) != 1 || !strings.Contains(cs[0].Body, "@lead `/ok-to-test`") {
 		t.Fatalf("want one bot comment with the /ok-to-test reply, got %+v", cs)
