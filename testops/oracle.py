@@ -81,7 +81,7 @@ def compute(req, xs, want_grad, device=None):
     grads, g = [None] * len(xs), None
     if out.requires_grad and any(want_grad):
         gen = torch.Generator().manual_seed(req.get("seed", 0))
-        g = torch.randn(out.shape, generator=gen, dtype=torch.float32)
+        g = torch.randn(out.shape, generator=gen, dtype=torch.float32, device="cpu")
         got = torch.autograd.grad((out.float() * g.to(device)).sum(),
                                   [l for l, w in zip(leaves, want_grad) if w], allow_unused=True)
         it = iter(got)
