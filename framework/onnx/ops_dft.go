@@ -34,6 +34,9 @@ func init() {
 			im = x.Slice(r-1, 1, 2).Squeeze(r-1).Transpose(ax, -1)
 		}
 		n := re.Shape()[re.Ndim()-1]
+		if c.int("inverse", 0) == 1 && c.int("onesided", 0) == 1 {
+			return inverseRealDFT(c, re, im, n, ax, in)
+		}
 		length := n
 		if len(in) > 1 && in[1] != nil && in[1].t.Numel() > 0 {
 			length = in[1].hostInts()[0]
@@ -114,4 +117,31 @@ func init() {
 		sub := &call{e: c.e, n: &Node{OpType: "DFT", Attrs: []*Attribute{{Name: "onesided", I: c.int("onesided", 1)}}}, opset: 20}
 		return ops["DFT"](sub, []*val{same(fr, in[0]), nil, c.konst([]int64{2}, []int{}...)})
 	}
+}
+
+// inverseRealDFT is the inverse of a one-sided spectrum (irfft): the n bins stand for a
+// Hermitian spectrum of length 2(n-1), so interior bins count twice and the output is real.
+func inverseRealDFT(c *call, re, im *T, n, ax int, in []*val) ([]*val, error) {
+	length := 2 * (n - 1)
+	if len(in) > 1 && in[1] != nil && in[1].t.Numel() > 0 {
+		length = in[1].hostInts()[0]
+	}
+	cs, sn := make([]float32, n*length), make([]float32, n*length)
+	for k := 0; k < n; k++ {
+		w := 2.0
+		if k == 0 || 2*k == length {
+			w = 1
+		}
+		for m := 0; m < length; m++ {
+			th := 2 * math.Pi * float64((k*m)%length) / float64(length)
+			cs[k*length+m] = float32(w * math.Cos(th) / float64(length))
+			sn[k*length+m] = float32(w * math.Sin(th) / float64(length))
+		}
+	}
+	y := re.Matmul(c.slice(cs, n, length))
+	if im != nil {
+		y = y.Sub(im.Matmul(c.slice(sn, n, length)))
+	}
+	y = y.Unsqueeze(-1).Transpose(ax, -2)
+	return one(same(y, in[0]))
 }
