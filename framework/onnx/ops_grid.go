@@ -26,8 +26,11 @@ func reflectCoord(x *T, lo, hi float64) *T {
 func init() {
 	ops["GridSample"] = func(c *call, in []*val) ([]*val, error) {
 		x, grid := in[0].t.Cast(dtype.Float32), in[1].t.Cast(dtype.Float32)
+		if x.Ndim() == 5 {
+			return gridSample3D(c, in, x, grid)
+		}
 		if x.Ndim() != 4 {
-			return nil, unsupported("GridSample on %d-D input (2-D images only)", x.Ndim()-2)
+			return nil, unsupported("GridSample on %d-D input", x.Ndim()-2)
 		}
 		s, gs := x.Shape(), grid.Shape()
 		n, ch, h, w := s[0], s[1], s[2], s[3]
@@ -124,3 +127,92 @@ func init() {
 }
 
 var _ = math.Pi
+
+// gridSample3D samples volumes [N, C, D, H, W] at grid [N, Do, Ho, Wo, 3] (x, y, z) with
+// nearest or trilinear interpolation.
+func gridSample3D(c *call, in []*val, x, grid *T) ([]*val, error) {
+	s, gs := x.Shape(), grid.Shape()
+	n, ch := s[0], s[1]
+	sizes := []int{s[4], s[3], s[2]} // x, y, z extents
+	p := gs[1] * gs[2] * gs[3]
+	align := c.int("align_corners", 0) == 1
+	mode := c.str("mode", "linear")
+	pad := c.str("padding_mode", "zeros")
+	if mode == "cubic" || mode == "bicubic" {
+		return nil, unsupported("bicubic GridSample on volumes")
+	}
+	coord := make([]*T, 3)
+	for i := 0; i < 3; i++ {
+		g := grid.Slice(4, i, i+1).Reshape(n, p)
+		if align {
+			g = g.Add(1).Mul(0.5 * float64(sizes[i]-1))
+		} else {
+			g = g.Add(1).Mul(float64(sizes[i])).Add(-1).Mul(0.5)
+		}
+		switch pad {
+		case "border":
+			g = g.Clip(0, float64(sizes[i]-1))
+		case "reflection":
+			if align {
+				g = reflectCoord(g, 0, float64(sizes[i]-1)).Clip(0, float64(sizes[i]-1))
+			} else {
+				g = reflectCoord(g, -0.5, float64(sizes[i])-0.5).Clip(0, float64(sizes[i]-1))
+			}
+		}
+		coord[i] = g
+	}
+	vol := s[2] * s[3] * s[4]
+	xf := x.Reshape(n, ch, 1, vol)
+	all := c.arange(vol).Reshape(1, 1, vol)
+	tap := func(idx []*T, wt *T) *T {
+		var valid, lin *T
+		for i := 2; i >= 0; i-- {
+			v := idx[i].Ge(0).And(idx[i].Le(float64(sizes[i] - 1)))
+			if valid == nil {
+				valid = v
+			} else {
+				valid = valid.And(v)
+			}
+			ci := idx[i].Clip(0, float64(sizes[i]-1))
+			if lin == nil {
+				lin = ci
+			} else {
+				lin = lin.Mul(float64(sizes[i])).Add(ci)
+			}
+		}
+		oh := lin.Cast(dtype.Int64).Unsqueeze(-1).Eq(all).Unsqueeze(1)
+		v := oh.Where(xf, xf.ZerosLike()).Sum(-1)
+		return valid.Unsqueeze(1).Where(v.Mul(wt.Unsqueeze(1)), 0.0)
+	}
+	var out *T
+	if mode == "nearest" {
+		out = tap([]*T{round(coord[0]), round(coord[1]), round(coord[2])}, coord[0].OnesLike())
+	} else {
+		lo := []*T{floor(coord[0]), floor(coord[1]), floor(coord[2])}
+		for corner := 0; corner < 8; corner++ {
+			idx := make([]*T, 3)
+			var wt *T
+			for i := 0; i < 3; i++ {
+				f := coord[i].Sub(lo[i])
+				wi := f
+				idx[i] = lo[i].Add(1)
+				if corner>>i&1 == 0 {
+					wi = f.Neg().Add(1)
+					idx[i] = lo[i]
+				}
+				if wt == nil {
+					wt = wi
+				} else {
+					wt = wt.Mul(wi)
+				}
+			}
+			t := tap(idx, wt)
+			if out == nil {
+				out = t
+			} else {
+				out = out.Add(t)
+			}
+		}
+	}
+	return one(same(out.Reshape(n, ch, gs[1], gs[2], gs[3]), in[0]))
+}
