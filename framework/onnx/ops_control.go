@@ -115,7 +115,7 @@ func init() {
 		}
 		m := int(c.int("num_scan_inputs", 0))
 		if c.opset < 9 {
-			return nil, unsupported("Scan before opset 9 (sequence_lens form)")
+			return scan8(c, body, in, m)
 		}
 		n := len(in) - m
 		states := append([]*val(nil), in[:n]...)
@@ -321,3 +321,46 @@ func init() {
 }
 
 var _ = dtype.Bool
+
+// scan8 is Scan before opset 9: a leading batch dim on every state and scan input, scan
+// axis 1, an optional sequence_lens first input (full lengths only). Each batch row runs
+// the opset-9 form, and the rows are stacked again.
+func scan8(c *call, body *Graph, in []*val, m int) ([]*val, error) {
+	if in[0] != nil {
+		for _, l := range in[0].hostInts() {
+			if l != in[len(in)-1].t.Shape()[1] {
+				return nil, unsupported("Scan-8 with sequence_lens shorter than the input")
+			}
+		}
+	}
+	rest := in[1:]
+	b := rest[0].t.Shape()[0]
+	dirs, _ := c.ints("directions")
+
+	attrs := []*Attribute{{Name: "body", G: body}, {Name: "num_scan_inputs", I: int64(m)}}
+	if dirs != nil {
+		attrs = append(attrs, &Attribute{Name: "scan_input_directions", Ints: toInt64s(dirs)})
+	}
+	sub := &call{e: c.e, n: &Node{OpType: "Scan", Attrs: attrs}, opset: 9}
+	var rows [][]*val
+	for i := 0; i < b; i++ {
+		args := make([]*val, len(rest))
+		for j, v := range rest {
+			args[j] = same(v.t.Slice(0, i, i+1).Squeeze(0), v)
+		}
+		outs, err := ops["Scan"](sub, args)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, outs)
+	}
+	res := make([]*val, len(rows[0]))
+	for k := range res {
+		col := make([]*val, b)
+		for i := range rows {
+			col[i] = rows[i][k]
+		}
+		res[k] = stackVals(col, 0)
+	}
+	return res, nil
+}
