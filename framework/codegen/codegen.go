@@ -394,15 +394,18 @@ func upcast(d *Dialect, red *Expr, views map[*Expr]view.Stack, pre map[*Expr]boo
 		if len(along(first, 0)) == 0 && len(along(first, 1)) == 0 {
 			return nil, nil, false
 		}
-		// A long reduce that some input walks contiguously vectorizes along the reduce
-		// instead (a per-channel sum over [batch, channel, h·w]); unrolling the outputs would
-		// make those loads strided and leave too few outputs to share among threads.
-		if full := red.Src[0].shape(views); len(full) > len(global) && full[len(full)-1] >= 64 {
-			inner := len(full) - 1
+		// It pays only for loads that move inside the reduce loop: a per-channel vector the
+		// reduce never moves along (batch norm's mean and scale) is loaded once per output
+		// anyway, and unrolling for it would make the big loads strided and leave too few
+		// outputs to share among threads; the reduce then vectorizes instead.
+		if full := red.Src[0].shape(views); len(full) > len(global) {
+			inner, pays := len(full)-1, false
 			for e, s := range views {
-				if v := s.Views[len(s.Views)-1]; pre[e] && e.Op == lazy.Load && v.Strides[inner] == 1 {
-					return nil, nil, false
-				}
+				v := s.Views[len(s.Views)-1]
+				pays = pays || (pre[e] && e.Op == lazy.Load && v.Shape[first] > 1 && v.Strides[first] <= 1 && v.Strides[first] >= 0 && v.Strides[inner] != 0)
+			}
+			if !pays {
+				return nil, nil, false
 			}
 		}
 		if u = factor(global[first], 16); u == 1 {
