@@ -145,3 +145,45 @@ func inverseRealDFT(c *call, re, im *T, n, ax int, in []*val) ([]*val, error) {
 	y = y.Unsqueeze(-1).Transpose(ax, -2)
 	return one(same(y, in[0]))
 }
+
+func init() {
+	// MelWeightMatrix builds the triangular mel filter bank on the host, as the reference
+	// does (integer FFT bin edges from mel-spaced frequencies).
+	ops["MelWeightMatrix"] = func(c *call, in []*val) ([]*val, error) {
+		bins := in[0].hostInts()[0]
+		dft := in[1].hostInts()[0]
+		rate := in[2].hostInts()[0]
+		lo, hi := in[3].hostFloats()[0], in[4].hostFloats()[0]
+		spec := dft/2 + 1
+		mel := func(f float64) float64 { return 2595 * math.Log10(1+f/700) }
+		lm, hm := mel(lo), mel(hi)
+		step := (hm - lm) / float64(bins+2)
+		edges := make([]int, bins+2)
+		for i := range edges {
+			f := 700 * (math.Pow(10, (float64(i)*step+lm)/2595) - 1)
+			edges[i] = int(math.Floor(float64(dft+1) * f / float64(rate)))
+		}
+		out := make([]float32, spec*bins)
+		set := func(j, i int, v float64) {
+			if j >= 0 && j < spec {
+				out[j*bins+i] = float32(v)
+			}
+		}
+		for i := 0; i < bins; i++ {
+			l, ce, h := edges[i], edges[i+1], edges[i+2]
+			if ce == l {
+				set(ce, i, 1)
+			} else {
+				for j := l; j <= ce; j++ {
+					set(j, i, float64(j-l)/float64(ce-l))
+				}
+			}
+			if h > ce {
+				for j := ce; j < h; j++ {
+					set(j, i, float64(h-j)/float64(h-ce))
+				}
+			}
+		}
+		return one(tv(c.slice(out, spec, bins), DataType(c.int("output_datatype", 1))))
+	}
+}
