@@ -169,8 +169,12 @@ func init() {
 		if len(in) > 2 && in[2] != nil {
 			x = x.Sub(in[2].t.Cast(dtype.Int32))
 		}
-		if len(in) > 3 && in[3] != nil {
-			w = w.Sub(in[3].t.Cast(dtype.Int32))
+		if len(in) > 3 && in[3] != nil { // per output channel when it is a vector
+			z := in[3].t.Cast(dtype.Int32)
+			if z.Numel() > 1 {
+				z = z.Reshape(append([]int{z.Numel()}, ones(w.Ndim()-1)...)...)
+			}
+			w = w.Sub(z)
 		}
 		return one(tv(conv(c, x, w, nil, int(c.int("group", 1))), Int32))
 	}
