@@ -126,6 +126,9 @@ def main():
             DEVICE = req.get("device", "cpu")
             if hasattr(torch, "set_default_device"):  # torch >= 2.0: constants in cases follow
                 torch.set_default_device(DEVICE)
+            # The reference must be full float32: no TF32 in CUDA matmuls and convolutions.
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
             write_frame({"ok": True, "torch": torch.__version__, "device": DEVICE}, [])
             continue
         xs = [read_tensor(m) for m in req["inputs"]]
