@@ -155,8 +155,9 @@ func (t *Tensor) Argmax(args ...int) *Tensor {
 		shape[i] = 1
 	}
 	shape[ax] = n
-	rev := Arange(float64(n), 0, -1).Reshape(shape...) // n, n-1, …, 1: first max wins
-	rev.node.Device = x.Device()
+	rev := Arange(float64(n), 0, -1) // n, n-1, …, 1: first max wins
+	rev.node.Device = x.Device()     // the host data uploads to x's device, not the default one
+	rev = rev.Reshape(shape...)
 	hit := x.Eq(x.Max(ax, KeepDim)).Where(rev, 0)
 	idx := hit.Max(ax, KeepDim).Neg().Add(n).Cast(dtype.Int64)
 	if !keep {
