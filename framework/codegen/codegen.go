@@ -618,7 +618,7 @@ func (r *renderer) alu(e *Expr, s []string, vt string) string {
 		if e.DType == dtype.Bool {
 			return "(!" + s[0] + ")"
 		}
-		return "(-" + s[0] + ")"
+		return "(-(" + s[0] + "))" // "(--1.0f)" would not parse
 	case lazy.Max:
 		return r.maxOf(e.DType, s[0], s[1])
 	case lazy.Where:
