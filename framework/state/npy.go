@@ -39,8 +39,18 @@ func LoadNpy(path string) (*tensor.Tensor, error) {
 	return t, nil
 }
 
-// DecodeNpy reads the bytes of a .npy file (see LoadNpy).
-func DecodeNpy(b []byte) (*tensor.Tensor, error) {
+// NpyHeader is what a .npy file's header says about its array.
+type NpyHeader struct {
+	Descr   string // numpy dtype descriptor, e.g. "<f4"
+	Fortran bool   // column-major data
+	Shape   []int
+	Count   int    // elements
+	Data    []byte // the bytes after the header
+}
+
+// ParseNpy reads the header of a .npy file (format versions 1 to 3) and returns it with the
+// data that follows, refusing absurd shapes before anything is allocated.
+func ParseNpy(b []byte) (*NpyHeader, error) {
 	if len(b) < 10 || !bytes.HasPrefix(b, []byte("\x93NUMPY")) {
 		return nil, fmt.Errorf("npy: missing the \\x93NUMPY magic")
 	}
@@ -63,22 +73,30 @@ func DecodeNpy(b []byte) (*tensor.Tensor, error) {
 	if d == nil || o == nil || s == nil {
 		return nil, fmt.Errorf("npy: cannot parse header %q", h)
 	}
-	var shape []int
-	n := 1
+	out := &NpyHeader{Descr: d[1], Fortran: o[1] == "True", Count: 1, Data: b[start+hlen:]}
 	for _, f := range strings.Split(s[1], ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
 		}
 		v, err := strconv.Atoi(f)
-		if err != nil || v < 0 || (v > 0 && n > (1<<40)/v) {
+		if err != nil || v < 0 || (v > 0 && out.Count > (1<<40)/v) {
 			return nil, fmt.Errorf("npy: bad shape (%s)", s[1])
 		}
-		shape = append(shape, v)
-		n *= v
+		out.Shape = append(out.Shape, v)
+		out.Count *= v
 	}
-	data := b[start+hlen:]
+	return out, nil
+}
+
+// DecodeNpy reads the bytes of a .npy file (see LoadNpy).
+func DecodeNpy(b []byte) (*tensor.Tensor, error) {
+	h, err := ParseNpy(b)
+	if err != nil {
+		return nil, err
+	}
+	shape, n, data := h.Shape, h.Count, h.Data
 	var t *tensor.Tensor
-	if d[1] == "<f8" { // no float64 on the devices: narrow once here
+	if h.Descr == "<f8" { // no float64 on the devices: narrow once here
 		if len(data) != 8*n {
 			return nil, fmt.Errorf("npy: %d data bytes, want %d for float64 %v", len(data), 8*n, shape)
 		}
@@ -86,18 +104,18 @@ func DecodeNpy(b []byte) (*tensor.Tensor, error) {
 		for i := range f {
 			f[i] = float32(mathFloat64(data[8*i:]))
 		}
-		t = tensor.FromSlice(f, shapeFor(shape, o[1] == "True")...)
+		t = tensor.FromSlice(f, shapeFor(shape, h.Fortran)...)
 	} else {
-		dt, ok := npyTypes[d[1]]
+		dt, ok := npyTypes[h.Descr]
 		if !ok {
-			return nil, fmt.Errorf("npy: unsupported dtype %q (want one of <f4 <f8 <f2 <i4 <i8 |i1 |u1 |b1)", d[1])
+			return nil, fmt.Errorf("npy: unsupported dtype %q (want one of <f4 <f8 <f2 <i4 <i8 |i1 |u1 |b1)", h.Descr)
 		}
 		if len(data) != n*dt.Size() {
 			return nil, fmt.Errorf("npy: %d data bytes, want %d for %s %v", len(data), n*dt.Size(), dt, shape)
 		}
-		t = tensor.FromBytes(dt, data, shapeFor(shape, o[1] == "True")...)
+		t = tensor.FromBytes(dt, data, shapeFor(shape, h.Fortran)...)
 	}
-	if o[1] == "True" { // Fortran order is the transpose of C order over reversed dims
+	if h.Fortran { // Fortran order is the transpose of C order over reversed dims
 		perm := make([]int, len(shape))
 		for i := range perm {
 			perm[i] = len(shape) - 1 - i
