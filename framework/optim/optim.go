@@ -108,8 +108,10 @@ func NewAdamW(params []*T, lr, weightDecay float64) *Adam {
 // Step applies one Adam update.
 func (o *Adam) Step(extra ...*T) error {
 	o.step++
-	c1 := 1 - math.Pow(o.Beta1, float64(o.step))
-	c2 := 1 - math.Pow(o.Beta2, float64(o.step))
+	// The bias corrections change every step: as buffers, not literals, so the update kernels
+	// keep one source and are compiled once instead of once per step.
+	c1 := tensor.FromSlice([]float32{float32(1 - math.Pow(o.Beta1, float64(o.step)))}, 1)
+	c2 := tensor.FromSlice([]float32{float32(1 - math.Pow(o.Beta2, float64(o.step)))}, 1)
 	out := extra
 	for i, p := range o.Params {
 		if p.Grad == nil {
@@ -127,7 +129,7 @@ func (o *Adam) Step(extra ...*T) error {
 		if o.WeightDecay != 0 && o.Decoupled {
 			w = w.Mul(1 - o.LR*o.WeightDecay)
 		}
-		upd := o.m[i].Div(c1).Div(o.v[i].Div(c2).Sqrt().Add(o.Eps)).Mul(o.LR)
+		upd := o.m[i].Div(c1.Cast(g.DType())).Div(o.v[i].Div(c2.Cast(g.DType())).Sqrt().Add(o.Eps)).Mul(o.LR)
 		update(p, w.Sub(upd))
 		out = append(out, p, o.m[i], o.v[i])
 	}
