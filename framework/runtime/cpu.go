@@ -56,15 +56,7 @@ const maxPooled = 1 << 30
 // when no C compiler is installed.
 func NewCPU(dir string) (*CPU, error) {
 	if dir == "" {
-		base := os.Getenv("GRADFORGE_CACHE")
-		if base == "" {
-			ucd, err := os.UserCacheDir()
-			if err != nil {
-				ucd = os.TempDir()
-			}
-			base = filepath.Join(ucd, "gradforge")
-		}
-		dir = filepath.Join(base, "cpu")
+		dir = CacheDir("cpu")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cpu kernel cache: %w", err)

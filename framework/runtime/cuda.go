@@ -710,20 +710,10 @@ func (d *CUDA) CompileShared(fn, src string, shared int) (Program, error) {
 	return p, nil
 }
 
-func cudaCacheDir() string {
-	if d := os.Getenv("GRADFORGE_CACHE"); d != "" {
-		return filepath.Join(d, "cuda")
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "gradforge", "cuda")
-	}
-	return filepath.Join(os.TempDir(), "gradforge-cache", "cuda")
-}
-
 // cubin returns the compiled code for src from the disk cache, or compiles it with NVRTC and
 // stores it there. A cache that cannot be written only costs a recompile next time.
 func (d *CUDA) cubin(fn, src, key string, opts []string) ([]byte, error) {
-	path := filepath.Join(cudaCacheDir(), key+".cubin")
+	path := filepath.Join(CacheDir("cuda"), key+".cubin")
 	if os.Getenv("DISABLE_COMPILER_CACHE") == "" {
 		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
 			return b, nil

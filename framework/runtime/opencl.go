@@ -542,7 +542,7 @@ func (d *CL) Compile(fn, src string) (Program, error) {
 	if ok {
 		return p, nil
 	}
-	path := filepath.Join(clCacheDir(), key+".bin")
+	path := filepath.Join(CacheDir("opencl"), key+".bin")
 	prog := uintptr(0)
 	if os.Getenv("DISABLE_COMPILER_CACHE") == "" {
 		if bin, err := os.ReadFile(path); err == nil && len(bin) > 0 {
@@ -580,16 +580,6 @@ func (d *CL) Compile(fn, src string) (Program, error) {
 	d.programs[key] = p
 	d.mu.Unlock()
 	return p, nil
-}
-
-func clCacheDir() string {
-	if d := os.Getenv("GRADFORGE_CACHE"); d != "" {
-		return filepath.Join(d, "opencl")
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "gradforge", "opencl")
-	}
-	return filepath.Join(os.TempDir(), "gradforge-cache", "opencl")
 }
 
 // fromSource creates and builds a program from OpenCL C; a failed build carries the log.

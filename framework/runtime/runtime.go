@@ -6,6 +6,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -111,4 +112,16 @@ func DefaultName() string {
 		return strings.ToUpper(d)
 	}
 	return "CPU"
+}
+
+// CacheDir is where a backend keeps compiled code between runs: $GRADFORGE_CACHE/backend, else
+// the user's cache folder (gradforge/backend), else a folder under the system's temp folder.
+func CacheDir(backend string) string {
+	if d := os.Getenv("GRADFORGE_CACHE"); d != "" {
+		return filepath.Join(d, backend)
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "gradforge", backend)
+	}
+	return filepath.Join(os.TempDir(), "gradforge-cache", backend)
 }
