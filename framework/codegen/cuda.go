@@ -17,20 +17,7 @@ var CUDA = &Dialect{
 	Prelude:     cudaHelpers,
 	HalfPrelude: "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n", // only where a 16-bit float appears
 	Kernel: func(name string, params []Param) string {
-		var b strings.Builder
-		fmt.Fprintf(&b, "extern \"C\" __global__ void %s(", name)
-		for i, p := range params {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			c := "const "
-			if p.Out {
-				c = ""
-			}
-			fmt.Fprintf(&b, "%s%s *__restrict__ %s", c, cudaTypes[p.DType], p.Name)
-		}
-		b.WriteString(") {\n")
-		return b.String()
+		return gpuSignature(`extern "C" __global__ void `+name, "", "*__restrict__", cudaTypes, params)
 	},
 	GlobalID: "(int)(blockIdx.x * blockDim.x + threadIdx.x)",
 	GroupID:  "(int)blockIdx.x",
@@ -68,3 +55,23 @@ const cudaHelpers = `template <class T, class F> __device__ __forceinline__ T gf
   union { F f; T t; } u; u.f = x; return u.t;
 }
 `
+
+// gpuSignature writes a GPU kernel's opening line: head, then each buffer parameter as
+// space (an address-space qualifier, may be empty), const for inputs, its type, ptr (the
+// pointer with its restrict spelling) and its name.
+func gpuSignature(head, space, ptr string, types map[dtype.DType]string, params []Param) string {
+	var b strings.Builder
+	b.WriteString(head + "(")
+	for i, p := range params {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		c := "const "
+		if p.Out {
+			c = ""
+		}
+		fmt.Fprintf(&b, "%s%s%s %s %s", space, c, types[p.DType], ptr, p.Name)
+	}
+	b.WriteString(") {\n")
+	return b.String()
+}

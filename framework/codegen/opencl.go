@@ -1,9 +1,6 @@
 package codegen
 
 import (
-	"fmt"
-	"strings"
-
 	"github.com/gradforge/gradforge/framework/dtype"
 	"github.com/gradforge/gradforge/framework/lazy"
 )
@@ -23,20 +20,7 @@ var OpenCL = &Dialect{
 	Name:        "opencl",
 	HalfPrelude: openCLHalf,
 	Kernel: func(name string, params []Param) string {
-		var b strings.Builder
-		fmt.Fprintf(&b, "__kernel void %s(", name)
-		for i, p := range params {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			c := "const "
-			if p.Out {
-				c = ""
-			}
-			fmt.Fprintf(&b, "__global %s%s *restrict %s", c, openCLTypes[p.DType], p.Name)
-		}
-		b.WriteString(") {\n")
-		return b.String()
+		return gpuSignature("__kernel void "+name, "__global ", "*restrict", openCLTypes, params)
 	},
 	GlobalID: "(int)get_global_id(0)",
 	GroupID:  "(int)get_group_id(0)",
