@@ -90,14 +90,26 @@ type Buffer struct {
 // Device memory is invisible to the Go collector, whose heap here is only small node
 // structs: without help it would rarely run, dead tensors would hold gigabytes, and every
 // large result would land in fresh memory whose page faults cost more than the kernel.
-// So large buffers are also tracked through weak pointers, and once enough device memory
-// was allocated since the last collection, allocating a large buffer first collects and
-// frees the dead ones at once (devices pool freed memory for reuse).
+// So large buffers are also tracked through weak pointers. Once as much large memory was
+// allocated as the last collection left alive (at least gcAfter), a collection starts in
+// the background and frees the dead buffers when it ends (devices pool freed memory for
+// reuse); nothing on the hot path waits for it. An allocation waits for a collection only
+// under real pressure: when live large memory would pass four times what the last one left
+// (at least hardAfter), or when the device is out of memory.
 var reclaim struct {
 	sync.Mutex
-	sinceGC int
+	since   int // large bytes allocated since the last collection started
+	after   int // live large bytes the last collection left
+	running bool
 	large   []tracked
 }
+
+// live is the memory of tracked buffers not yet freed.
+var live atomic.Int64
+
+// LiveBytes is the device memory held by large buffers (1 MiB and up) that were not freed yet,
+// dead or alive: what the reclaiming keeps bounded.
+func LiveBytes() int64 { return live.Load() }
 
 type tracked struct {
 	w weak.Pointer[Buffer]
@@ -107,33 +119,43 @@ type tracked struct {
 // mem frees device memory once, whether the collector's cleanup or a reclaim gets there first.
 type mem struct {
 	b    rt.Buffer
+	n    int // bytes counted in live (0: not tracked)
 	done atomic.Bool
 }
 
 func (m *mem) free() {
 	if m.done.CompareAndSwap(false, true) {
 		m.b.Device().Free(m.b)
+		live.Add(-int64(m.n))
 	}
 }
 
 const (
-	largeBuffer = 1 << 20  // bytes from which a buffer is tracked
-	gcAfter     = 64 << 20 // device bytes allocated between collections
+	largeBuffer = 1 << 20   // bytes from which a buffer is tracked
+	gcAfter     = 64 << 20  // least large bytes allocated between background collections
+	hardAfter   = 256 << 20 // least live large bytes above which an allocation waits
 )
 
 // NewBuffer allocates n bytes on dev and frees them when the returned Buffer is collected.
 func NewBuffer(dev rt.Device, n int) (*Buffer, error) {
-	if n >= largeBuffer {
+	large := n >= largeBuffer
+	if large {
 		reclaimDead(n)
 	}
 	m, err := dev.Alloc(n)
+	if err != nil { // out of memory may only mean that dead buffers still hold it
+		collect()
+		m, err = dev.Alloc(n)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("alloc %d bytes on %s: %w", n, dev.Name(), err)
 	}
 	b := &Buffer{Dev: dev, Mem: m}
 	mm := &mem{b: m}
 	runtime.AddCleanup(b, func(mm *mem) { mm.free() }, mm)
-	if n >= largeBuffer {
+	if large {
+		mm.n = n
+		live.Add(int64(n))
 		reclaim.Lock()
 		reclaim.large = append(reclaim.large, tracked{weak.Make(b), mm})
 		reclaim.Unlock()
@@ -141,26 +163,54 @@ func NewBuffer(dev rt.Device, n int) (*Buffer, error) {
 	return b, nil
 }
 
-// reclaimDead collects garbage and frees dead large buffers when enough was allocated.
+// reclaimDead starts a background collection when enough was allocated since the last one,
+// or collects at once when live memory is past the hard limit.
 func reclaimDead(n int) {
 	reclaim.Lock()
-	defer reclaim.Unlock()
-	reclaim.sinceGC += n
-	if reclaim.sinceGC < max(gcAfter, 2*n) {
-		return
+	reclaim.since += n
+	hard := int(live.Load())+n > max(hardAfter, 4*reclaim.after)
+	start := !hard && !reclaim.running && reclaim.since >= max(gcAfter, reclaim.after)
+	if start {
+		reclaim.running, reclaim.since = true, 0
 	}
-	reclaim.sinceGC = 0
+	reclaim.Unlock()
+	switch {
+	case hard:
+		collect()
+	case start:
+		go func() {
+			runtime.GC()
+			reclaim.Lock()
+			defer reclaim.Unlock()
+			reclaim.running = false
+			sweep()
+		}()
+	}
+}
+
+// collect runs a collection, waiting for it, and frees the dead buffers it found.
+func collect() {
 	runtime.GC()
-	live := reclaim.large[:0]
+	reclaim.Lock()
+	defer reclaim.Unlock()
+	reclaim.since = 0
+	sweep()
+}
+
+// sweep frees the tracked buffers the collector found dead and drops the freed ones; the
+// caller holds reclaim.
+func sweep() {
+	kept := reclaim.large[:0]
 	for _, t := range reclaim.large {
 		if t.w.Value() == nil {
 			t.m.free()
 		} else if !t.m.done.Load() {
-			live = append(live, t)
+			kept = append(kept, t)
 		}
 	}
-	clear(reclaim.large[len(live):])
-	reclaim.large = live
+	clear(reclaim.large[len(kept):])
+	reclaim.large = kept
+	reclaim.after = int(live.Load())
 }
 
 // Node is one primitive op in the lazy graph. Src, Op and Arg fully describe how it is
