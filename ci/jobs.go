@@ -14,8 +14,12 @@ import (
 // the failing cases in the base's own suite with the same seed.
 func (s *Service) job(p pullRow, r Run) Job {
 	base := `"$GRADFORGE_WORKSPACE/gradforge-base"`
+	build := s.Config.Build
+	if build == "" {
+		build = DefaultBuild
+	}
 	buildBase := Step{Name: "build gradforge from the base branch",
-		Run: `cd "$GRADFORGE_BASE_DIR" && go build -o "$GRADFORGE_WORKSPACE/gradforge-base" ./cmd/gradforge`}
+		Run: `export GRADFORGE_OUT="$GRADFORGE_WORKSPACE/gradforge-base" && cd "$GRADFORGE_BASE_DIR" && ` + build}
 	// The head checkout must hold the base commit's objects for a base-to-head comparison.
 	fetchBase := Step{Name: "make the base commit reachable from the head checkout",
 		Run: `git cat-file -e "$GRADFORGE_BASE_SHA^{commit}" 2>/dev/null || git fetch -q "$GRADFORGE_BASE_DIR" "$GRADFORGE_BASE_SHA"`}
@@ -57,7 +61,7 @@ func (s *Service) job(p pullRow, r Run) Job {
 			dev = " --device " + device
 		}
 		j.Steps = []Step{buildBase,
-			{Name: "build gradforge at head", Run: `go build -o "$GRADFORGE_WORKSPACE/gradforge-head" ./cmd/gradforge`},
+			{Name: "build gradforge at head", Run: `export GRADFORGE_OUT="$GRADFORGE_WORKSPACE/gradforge-head" && ` + build},
 			{Name: "testops suite", Run: fmt.Sprintf(`"$GRADFORGE_WORKSPACE/gradforge-head" testops%s --json "$GRADFORGE_WORKSPACE/testops.json" || test -s "$GRADFORGE_WORKSPACE/testops.json"`, dev)},
 			{Name: "parity gate (replays failures at base)", Run: fmt.Sprintf(`%s gate parity --repo . --head "$GRADFORGE_HEAD_SHA" --report "$GRADFORGE_WORKSPACE/testops.json" --compare-base%s --json %s || test -s %s`, base, dev, result, result)}}
 	case GateSpeed:

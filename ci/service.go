@@ -83,7 +83,14 @@ type Config struct {
 	// only lines.
 	Gates   []string
 	Timeout time.Duration // per job (default 30 minutes)
+	// Build is the shell command that builds gradforge from the checkout it runs in into
+	// "$GRADFORGE_OUT" (default DefaultBuild). Runner fleets that ship a toolchain elsewhere
+	// or build with flags set it; the speed gate still needs Go for its benchmarks.
+	Build string
 }
+
+// DefaultBuild builds gradforge with the runner's Go toolchain.
+const DefaultBuild = `go build -o "$GRADFORGE_OUT" ./cmd/gradforge`
 
 func (c Config) budget() int {
 	if c.Budget > 0 {

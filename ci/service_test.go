@@ -125,7 +125,7 @@ func TestPullRequestStartsGates(t *testing.T) {
 			if j.Spec.HeadSHA != pr.HeadSHA || j.Spec.BaseSHA != pr.BaseSHA || j.Spec.Group != pr.Repo+"#2" || !j.Spec.Trusted {
 				t.Errorf("job spec %+v", j.Spec)
 			}
-			if !strings.Contains(j.Spec.Steps[0].Run, `cd "$GRADFORGE_BASE_DIR" && go build`) {
+			if !strings.Contains(j.Spec.Steps[0].Run, `cd "$GRADFORGE_BASE_DIR" && go build -o "$GRADFORGE_OUT"`) {
 				t.Errorf("%s: the judging gradforge must be built from base first: %+v", gate, j.Spec.Steps)
 			}
 		}

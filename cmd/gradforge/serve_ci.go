@@ -114,6 +114,7 @@ func init() {
 			fs.StringVar(&cfg.DetailsURL, "ci-details-url", "", "base URL of the web app for check runs' Details links (default: the server's URL)")
 			fs.DurationVar(&cfg.Timeout, "ci-job-timeout", 30*time.Minute, "wall-clock limit of one gate's job")
 			fs.StringVar(&cloneURL, "ci-clone-url", cloneURL, "where runners fetch repositories from; {repo} becomes owner/name")
+			fs.StringVar(&cfg.Build, "ci-build", ci.DefaultBuild, `shell command a job runs in a checkout to build gradforge into "$GRADFORGE_OUT"`)
 			fs.StringSliceVar(&cfg.Gates, "ci-gates", ci.Gates, "gates to run on pull requests: parity, lines, speed")
 		},
 		start: func(s *Server) error {
