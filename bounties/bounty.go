@@ -16,7 +16,10 @@ type FundInput struct {
 	Repo  string
 	Issue int
 	// Title is the issue's title, shown on the board.
-	Title   string
+	Title string
+	// Labels are the issue's labels as GitHub reports them now; they replace the stored ones.
+	// Nil keeps the stored labels.
+	Labels  []string
 	Sponsor string
 	// AmountCents is what the sponsor adds, in cents.
 	AmountCents int64
@@ -51,6 +54,10 @@ func (s *Service) Fund(ctx context.Context, in FundInput) (Result, error) {
 	}
 	if in.FromPlatform && !in.Maintainer {
 		return Result{}, refuse(ErrForbidden, "only maintainers of %s may fund bounties from the platform balance; sponsors pay by card", in.Repo)
+	}
+	labels, err := cleanLabels(in.Labels)
+	if err != nil {
+		return Result{}, err
 	}
 	if !in.FromPlatform && s.cfg.Stripe == nil {
 		return Result{}, refuse(ErrRefused, "card funding is not configured on this forge (no Stripe key); ask a maintainer to fund from the platform balance")
@@ -105,6 +112,11 @@ func (s *Service) Fund(ctx context.Context, in FundInput) (Result, error) {
 		}
 		if err := stillOpen(tx, b, now); err != nil {
 			return err
+		}
+		if in.Labels != nil {
+			if err := setLabels(tx, b.Repo, b.Issue, labels); err != nil {
+				return err
+			}
 		}
 		msg := fmt.Sprintf("@%s pledged %s to the bounty; it counts once the payment completes.", sponsor, Cents(f.AmountCents))
 		if in.FromPlatform {
@@ -182,7 +194,7 @@ func liveBounty(tx *gorm.DB, repo string, issue int) (Bounty, error) {
 func pool(tx *gorm.DB, id int64) (int64, error) {
 	var c int64
 	err := tx.Raw(`SELECT COALESCE(SUM(e.amount_cents), 0) FROM bounty_ledger_entries e JOIN bounty_ledger_txns t ON t.id = e.txn_id
-		WHERE e.account = ? AND t.kind IN ('funding', 'refund')`, acctBounty(id)).Scan(&c).Error
+		WHERE e.account = ? AND t.kind IN ?`, acctBounty(id), poolKinds).Scan(&c).Error
 	if err != nil {
 		return 0, fmt.Errorf("pool of bounty %d: %w", id, err)
 	}
@@ -320,21 +332,24 @@ func (s *Service) finishRefund(tx *gorm.DB, f Funding, refundID string, refunded
 		WHERE t.kind = 'refund' AND t.funding_id = ? AND e.amount_cents > 0`, f.ID).Scan(&already).Error; err != nil {
 		return fmt.Errorf("refunds of funding %d: %w", f.ID, err)
 	}
+	// The ledger first: posting locks the bounty's row (its pool), and taking that lock before
+	// the funding's is the order closeBounty takes them in, so the two cannot deadlock.
+	if total > already {
+		to := acctSponsor(f.Sponsor)
+		if f.Source == "platform" {
+			to = acctPlatform
+		}
+		if _, err := post(tx, now, fmt.Sprintf("refund:%d:%d", f.ID, total), "refund", fmt.Sprintf("refund of funding %d to @%s (%s)", f.ID, f.Sponsor, refundID),
+			txnRefs{bounty: &f.BountyID, funding: &f.ID}, move(acctBounty(f.BountyID), to, total-already)...); err != nil {
+			return err
+		}
+	}
 	if total >= f.AmountCents {
 		if _, err := exec(tx, `UPDATE bounty_fundings SET state = 'refunded', refund_id = ?, refunded_at = ? WHERE id = ? AND state IN ('funded', 'refunding')`, refundID, now, f.ID); err != nil {
 			return fmt.Errorf("finish refund of funding %d: %w", f.ID, err)
 		}
 	}
-	if total <= already {
-		return nil
-	}
-	to := acctSponsor(f.Sponsor)
-	if f.Source == "platform" {
-		to = acctPlatform
-	}
-	_, err := post(tx, now, fmt.Sprintf("refund:%d:%d", f.ID, total), "refund", fmt.Sprintf("refund of funding %d to @%s (%s)", f.ID, f.Sponsor, refundID),
-		txnRefs{bounty: &f.BountyID, funding: &f.ID}, move(acctBounty(f.BountyID), to, total-already)...)
-	return err
+	return nil
 }
 
 // settleRefunds sends every refund marked but not yet confirmed by Stripe, each under its own

@@ -14,5 +14,7 @@
 // idempotency key stored under a unique constraint before the request is sent, so a retry after
 // a crash asks Stripe for the same transfer again rather than a new one. Every cent is a pair
 // of ledger rows in one transaction group that sums to zero (see ledger.go); balances are
-// always sums over the ledger, never a stored number.
+// sums over the ledger. The one stored total is each bounty's pool, which the board sorts by:
+// post updates it in the transaction that writes the ledger rows, and Audit reports any
+// bounty whose stored pool differs from the ledger's sum.
 package bounties

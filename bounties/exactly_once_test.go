@@ -316,3 +316,54 @@ func TestReconcileAgainstStripe(t *testing.T) {
 		_ = c
 	})
 }
+
+func TestReconcileFindsStripeTransfersWithoutPayouts(t *testing.T) {
+	each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, true)
+		paid := e.awaiting(7, 10_00)
+		if _, err := e.s.ApprovePayout(e.ctx, ApproveInput{Repo: "o/r", Number: 7, Actor: "maint", Maintainer: true}); err != nil {
+			t.Fatal(err)
+		}
+		paid = e.credit(paid.ID)
+		waiting := e.awaiting(8, 5_00)
+		acct := mustAccount(t, e, "alice")
+		e.proxy.rewrite["/v1/transfers/"] = func(tr map[string]any) { tr["amount"], tr["amount_reversed"], tr["destination"] = 10_00, 0, acct }
+		transfer := func(id string, cents int, meta map[string]any) map[string]any {
+			return map[string]any{"id": id, "object": "transfer", "amount": cents, "currency": "usd", "destination": acct, "metadata": meta}
+		}
+		ours := func(credit int64, key string) map[string]any {
+			return map[string]any{"credit_id": fmt.Sprint(credit), "idempotency_key": key, "github_login": "alice"}
+		}
+		var listed []any
+		e.proxy.rewrite["/v1/transfers"] = func(l map[string]any) {
+			if l["object"] == "list" {
+				l["data"], l["has_more"] = listed, false
+			}
+		}
+		for _, tc := range []struct {
+			name     string
+			transfer map[string]any
+			want     string // in the one problem reported; "" for none
+		}{
+			{"the paid payout's own transfer", transfer(*paid.TransferID, 10_00, ours(paid.ID, paid.IdempotencyKey)), ""},
+			{"a transfer made outside the forge", transfer("tr_dashboard", 3_00, map[string]any{}), ""},
+			{"a transfer whose payout row is gone", transfer("tr_gone", 4_00, ours(999, "gradforge-credit-999")), "Stripe transfer tr_gone ($4, for @alice, payout 999, key gradforge-credit-999) has no payout here"},
+			{"a transfer for a payout still awaiting approval", transfer("tr_early", 5_00, ours(waiting.ID, waiting.IdempotencyKey)),
+				fmt.Sprintf("Stripe transfer tr_early ($5) was made for payout %d (@alice), which is awaiting approval and records no transfer", waiting.ID)},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				listed = []any{tc.transfer}
+				got, err := e.s.Reconcile(e.ctx, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.want == "" && len(got) != 0 || tc.want != "" && (len(got) != 1 || got[0] != tc.want) {
+					t.Fatalf("Reconcile = %q, want %q", got, tc.want)
+				}
+			})
+		}
+		if n := e.proxy.count("GET /v1/transfers"); n != 4 {
+			t.Fatalf("Stripe's transfers were listed %d times, want once per Reconcile", n)
+		}
+	})
+}

@@ -3,8 +3,12 @@ package bounties
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/stripe/stripe-go/v79"
 	"gorm.io/gorm"
 )
 
@@ -73,8 +77,38 @@ func post(tx *gorm.DB, at time.Time, key, kind, memo string, refs txnRefs, legs 
 		if err := tx.Exec(`INSERT INTO bounty_ledger_entries (txn_id, account, amount_cents) VALUES (?, ?, ?)`, id, l.account, l.cents).Error; err != nil {
 			return false, fmt.Errorf("ledger %s: %w", key, err)
 		}
+		if err := addToPool(tx, kind, l); err != nil {
+			return false, fmt.Errorf("ledger %s: %w", key, err)
+		}
 	}
 	return true, nil
+}
+
+// poolKinds are the transaction kinds whose legs on a bounty's account make up its pool:
+// sponsors' money in and refunds back out. Awards (credits) leave the pool as it was, so the
+// board keeps showing what a paid bounty was worth.
+var poolKinds = []string{"funding", "refund"}
+
+// addToPool keeps bounties.pool_cents equal to the sum of the bounty's pool legs: it is
+// updated in the transaction that posts the leg, so the two cannot disagree, and Audit checks
+// that they do not.
+func addToPool(tx *gorm.DB, kind string, l leg) error {
+	s, ok := strings.CutPrefix(l.account, "bounty:")
+	if !ok || !slices.Contains(poolKinds, kind) {
+		return nil
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("pool account %q: %w", l.account, err)
+	}
+	n, err := exec(tx, `UPDATE bounties SET pool_cents = pool_cents + ? WHERE id = ?`, l.cents, id)
+	if err != nil {
+		return fmt.Errorf("pool of bounty %d: %w", id, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("pool of bounty %d: no such bounty", id)
+	}
+	return nil
 }
 
 // balance sums an account's rows.
@@ -125,8 +159,8 @@ type Imbalance struct {
 }
 
 // Audit checks the whole ledger: every transaction sums to zero and has rows, every paid
-// credit has its transfer posted, every funded funding its funding posted. It returns what is
-// wrong, or nothing.
+// credit has its transfer posted, every funded funding its funding posted, every bounty's
+// stored pool equals its pool in the ledger. It returns what is wrong, or nothing.
 func (s *Service) Audit(ctx context.Context) ([]string, error) {
 	db := s.db.WithContext(ctx)
 	var bad []Imbalance
@@ -155,6 +189,19 @@ func (s *Service) Audit(ctx context.Context) ([]string, error) {
 	for _, k := range keys {
 		out = append(out, k+" is funded without a ledger entry")
 	}
+	var pools []struct {
+		ID             int64
+		Stored, Ledger int64
+	}
+	if err := db.Raw(`SELECT b.id, b.pool_cents AS stored, COALESCE(l.sum, 0) AS ledger FROM bounties b LEFT JOIN
+		(SELECT e.account, SUM(e.amount_cents) AS sum FROM bounty_ledger_entries e JOIN bounty_ledger_txns t ON t.id = e.txn_id
+		WHERE e.account LIKE 'bounty:%' AND t.kind IN ? GROUP BY e.account) l ON l.account = 'bounty:' || b.id
+		WHERE b.pool_cents <> COALESCE(l.sum, 0)`, poolKinds).Scan(&pools).Error; err != nil {
+		return nil, fmt.Errorf("audit pools: %w", err)
+	}
+	for _, p := range pools {
+		out = append(out, fmt.Sprintf("bounty %d stores a pool of %d cents, the ledger says %d", p.ID, p.Stored, p.Ledger))
+	}
 	var neg []Imbalance
 	if err := db.Raw(`SELECT account AS key, SUM(amount_cents) AS sum FROM bounty_ledger_entries
 		WHERE account LIKE 'bounty:%' OR account LIKE 'payable:%' GROUP BY account HAVING SUM(amount_cents) < 0`).Scan(&neg).Error; err != nil {
@@ -167,8 +214,9 @@ func (s *Service) Audit(ctx context.Context) ([]string, error) {
 }
 
 // Reconcile compares the newest paid and reversed payouts (up to limit) with Stripe's own
-// record of their transfers — amount, destination account, reversal — and lists payouts stuck
-// in flight for over an hour. It returns what disagrees, or nothing.
+// record of their transfers — amount, destination account, reversal —, looks through Stripe's
+// newest transfers (up to limit) for ones this forge made that no payout records, and lists
+// payouts stuck in flight for over an hour. It returns what disagrees, or nothing.
 func (s *Service) Reconcile(ctx context.Context, limit int) ([]string, error) {
 	if s.cfg.Stripe == nil {
 		return nil, refuse(ErrRefused, "reconciling needs a Stripe key")
@@ -203,12 +251,68 @@ func (s *Service) Reconcile(ctx context.Context, limit int) ([]string, error) {
 			out = append(out, fmt.Sprintf("payout %d: the ledger has a reversal Stripe does not show on transfer %s", c.ID, t.ID))
 		}
 	}
+	more, err := s.unrecordedTransfers(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, more...)
 	var stuck []Credit
 	if err := db.Raw(`SELECT * FROM bounty_credits WHERE state = 'transferring' AND transferring_since < ?`, s.now().Add(-time.Hour)).Scan(&stuck).Error; err != nil {
 		return nil, fmt.Errorf("stuck credits: %w", err)
 	}
 	for _, c := range stuck {
 		out = append(out, fmt.Sprintf("payout %d (@%s, %s) has been transferring since %s under key %s", c.ID, c.Recipient, Cents(c.AmountCents), day(*c.TransferringSince), c.IdempotencyKey))
+	}
+	return out, nil
+}
+
+// unrecordedTransfers lists Stripe's newest transfers (up to limit) that carry this forge's
+// metadata but that no payout here records: a transfer whose payout row is gone, or whose
+// payout is not in flight yet records no transfer (a retry under a new key could pay twice).
+// Transfers without our metadata (made in the dashboard, or by other software on the same
+// account) are not ours to judge.
+func (s *Service) unrecordedTransfers(ctx context.Context, limit int) ([]string, error) {
+	ts, err := s.cfg.Stripe.transfers(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	var mine []*stripe.Transfer
+	var ids, keys []string
+	for _, t := range ts {
+		if t.Metadata["idempotency_key"] != "" || t.Metadata["credit_id"] != "" {
+			mine, ids, keys = append(mine, t), append(ids, t.ID), append(keys, t.Metadata["idempotency_key"])
+		}
+	}
+	if len(mine) == 0 {
+		return nil, nil
+	}
+	var cs []Credit
+	if err := s.db.WithContext(ctx).Raw(`SELECT * FROM bounty_credits WHERE transfer_id IN ? OR idempotency_key IN ?`, ids, keys).Scan(&cs).Error; err != nil {
+		return nil, fmt.Errorf("payouts of Stripe transfers: %w", err)
+	}
+	var out []string
+	for _, t := range mine {
+		key := t.Metadata["idempotency_key"]
+		var byKey *Credit
+		recorded := false
+		for i, c := range cs {
+			recorded = recorded || c.TransferID != nil && *c.TransferID == t.ID
+			if key != "" && c.IdempotencyKey == key {
+				byKey = &cs[i]
+			}
+		}
+		switch {
+		case recorded:
+		case byKey == nil:
+			out = append(out, fmt.Sprintf("Stripe transfer %s (%s, for @%s, payout %s, key %s) has no payout here", t.ID, Cents(t.Amount),
+				t.Metadata["github_login"], t.Metadata["credit_id"], key))
+		case byKey.TransferID != nil:
+			out = append(out, fmt.Sprintf("Stripe transfer %s (%s) was made for payout %d (@%s), which records transfer %s instead", t.ID, Cents(t.Amount),
+				byKey.ID, byKey.Recipient, *byKey.TransferID))
+		case byKey.State != CreditTransferring:
+			out = append(out, fmt.Sprintf("Stripe transfer %s (%s) was made for payout %d (@%s), which is %s and records no transfer", t.ID, Cents(t.Amount),
+				byKey.ID, byKey.Recipient, strings.ReplaceAll(byKey.State, "_", " ")))
+		}
 	}
 	return out, nil
 }

@@ -5,22 +5,22 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 )
 
-// Read functions for the web app. They return plain structs, paginate where lists grow, and
-// compute every amount from the ledger or the credits, never from a stored total.
-
-// poolSQL is a bounty's pool (funded net of refunds) and pledges, as columns of a SELECT
-// over bounties b.
-const poolSQL = `(SELECT COALESCE(SUM(e.amount_cents), 0) FROM bounty_ledger_entries e JOIN bounty_ledger_txns t ON t.id = e.txn_id
-		WHERE t.bounty_id = b.id AND e.account = 'bounty:' || b.id AND t.kind IN ('funding', 'refund')) AS pool_cents,
-	(SELECT COALESCE(SUM(f.amount_cents), 0) FROM bounty_fundings f WHERE f.bounty_id = b.id AND f.state = 'pending') AS pledged_cents`
+// Read functions for the web app. They return plain structs and paginate where lists grow.
+// Amounts come from the ledger or the credits, except a bounty's pool, which is the
+// bounties.pool_cents that every ledger post keeps equal to the ledger (and Audit checks), so
+// the board can sort and filter by it through an index.
 
 // BoardQuery filters, sorts and pages the bounty board.
 type BoardQuery struct {
 	Repo string
 	// State is one bounty state, "all", or "" for open.
 	State string
+	// Label keeps bounties whose issue carries this label (any case).
+	Label string
 	// Search keeps bounties whose title or repository contains every word (case-insensitive),
 	// or whose issue number is the search.
 	Search             string
@@ -64,6 +64,9 @@ func (s *Service) Board(ctx context.Context, q BoardQuery) (BoardPage, error) {
 	if q.Repo != "" {
 		where, args = append(where, "b.repo = ?"), append(args, q.Repo)
 	}
+	if l := strings.TrimSpace(q.Label); l != "" {
+		where, args = append(where, "EXISTS (SELECT 1 FROM bounty_issue_labels l WHERE l.repo = b.repo AND l.issue = b.issue AND l.folded = ?)"), append(args, strings.ToLower(l))
+	}
 	if t := strings.TrimSpace(strings.TrimPrefix(q.Search, "#")); t != "" {
 		words := []string{}
 		for _, w := range strings.Fields(strings.ToLower(t)) {
@@ -72,42 +75,80 @@ func (s *Service) Board(ctx context.Context, q BoardQuery) (BoardPage, error) {
 		}
 		where, args = append(where, `((`+strings.Join(words, " AND ")+`) OR CAST(b.issue AS TEXT) = ?)`), append(args, t)
 	}
-	outer, oargs := []string{"1 = 1"}, []any{}
 	if q.MinCents > 0 {
-		outer, oargs = append(outer, "pool_cents >= ?"), append(oargs, q.MinCents)
+		where, args = append(where, "b.pool_cents >= ?"), append(args, q.MinCents)
 	}
 	if q.MaxCents > 0 {
-		outer, oargs = append(outer, "pool_cents <= ?"), append(oargs, q.MaxCents)
+		where, args = append(where, "b.pool_cents <= ?"), append(args, q.MaxCents)
 	}
-	order := "pool_cents DESC, id DESC"
+	order := "b.pool_cents DESC, b.id DESC"
 	switch q.Sort {
 	case "", "amount":
 	case "newest", "new":
-		order = "created_at DESC, id DESC"
+		order = "b.created_at DESC, b.id DESC"
 	case "oldest", "age":
-		order = "created_at ASC, id ASC"
+		order = "b.created_at ASC, b.id ASC"
 	case "expiring":
-		order = "CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at ASC, id ASC"
+		order = "CASE WHEN b.expires_at IS NULL THEN 1 ELSE 0 END, b.expires_at ASC, b.id ASC"
 	default:
 		return BoardPage{}, refuse(ErrBadInput, "unknown sort %q: use amount, newest, oldest or expiring", q.Sort)
 	}
-	inner := `SELECT b.*, ` + poolSQL + ` FROM bounties b WHERE ` + strings.Join(where, " AND ")
-	all := append(append([]any{}, args...), oargs...)
+	cond := strings.Join(where, " AND ")
 	db := s.db.WithContext(ctx)
 	page := BoardPage{Page: q.Page, PerPage: q.PerPage}
-	if err := db.Raw(`SELECT COUNT(*) FROM (`+inner+`) x WHERE `+strings.Join(outer, " AND "), all...).Scan(&page.Total).Error; err != nil {
+	if err := db.Raw(`SELECT COUNT(*) FROM bounties b WHERE `+cond, args...).Scan(&page.Total).Error; err != nil {
 		return page, fmt.Errorf("count board: %w", err)
 	}
 	offset := (q.Page - 1) * q.PerPage
 	if q.Offset > 0 {
 		offset = q.Offset
 	}
-	err := db.Raw(`SELECT * FROM (`+inner+`) x WHERE `+strings.Join(outer, " AND ")+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
-		append(all, q.PerPage, offset)...).Scan(&page.Items).Error
+	err := db.Raw(`SELECT b.* FROM bounties b WHERE `+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, q.PerPage, offset)...).Scan(&page.Items).Error
 	if err != nil {
 		return page, fmt.Errorf("list board: %w", err)
 	}
-	return page, nil
+	return page, fillBounties(db, page.Items)
+}
+
+// fillBounties adds the pending pledges and issue labels to bounties read from their table,
+// with one query each for the whole list.
+func fillBounties(db *gorm.DB, bs []Bounty) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	ids, repos, issues := make([]int64, len(bs)), make([]string, len(bs)), make([]int, len(bs))
+	for i, b := range bs {
+		ids[i], repos[i], issues[i] = b.ID, b.Repo, b.Issue
+	}
+	var pledges []struct {
+		BountyID int64
+		Cents    int64
+	}
+	if err := db.Raw(`SELECT bounty_id, SUM(amount_cents) AS cents FROM bounty_fundings WHERE state = 'pending' AND bounty_id IN ? GROUP BY bounty_id`, ids).Scan(&pledges).Error; err != nil {
+		return fmt.Errorf("pledges of %d bounties: %w", len(bs), err)
+	}
+	var labels []struct {
+		Repo  string
+		Issue int
+		Name  string
+	}
+	if err := db.Raw(`SELECT repo, issue, name FROM bounty_issue_labels WHERE repo IN ? AND issue IN ? ORDER BY folded`, repos, issues).Scan(&labels).Error; err != nil {
+		return fmt.Errorf("labels of %d bounties: %w", len(bs), err)
+	}
+	for i := range bs {
+		b := &bs[i]
+		for _, p := range pledges {
+			if p.BountyID == b.ID {
+				b.PledgedCents = p.Cents
+			}
+		}
+		for _, l := range labels {
+			if l.Repo == b.Repo && l.Issue == b.Issue {
+				b.Labels = append(b.Labels, l.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // Detail is a bounty with everything that happened to it.
@@ -129,9 +170,9 @@ func (s *Service) BountyDetail(ctx context.Context, repo string, issue int) (Det
 	if err != nil {
 		return d, err
 	}
-	var bs []Bounty
-	if err := db.Raw(`SELECT b.*, `+poolSQL+` FROM bounties b WHERE b.id = ?`, b.ID).Scan(&bs).Error; err != nil || len(bs) == 0 {
-		return d, fmt.Errorf("bounty %d: %w", b.ID, err)
+	bs := []Bounty{b}
+	if err := fillBounties(db, bs); err != nil {
+		return d, err
 	}
 	d.Bounty = bs[0]
 	for _, q := range []struct {
@@ -352,7 +393,7 @@ func (s *Service) OpenTotal(ctx context.Context, repo string) (int64, int, error
 		Cents int64
 		N     int
 	}
-	err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(SUM(pool_cents), 0) AS cents, COUNT(*) AS n FROM (SELECT b.id, `+poolSQL+` FROM bounties b WHERE b.repo = ? AND b.state = 'open') x`, repo).Scan(&r).Error
+	err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(SUM(pool_cents), 0) AS cents, COUNT(*) AS n FROM bounties WHERE repo = ? AND state = 'open'`, repo).Scan(&r).Error
 	if err != nil {
 		return 0, 0, fmt.Errorf("open total of %s: %w", repo, err)
 	}

@@ -221,3 +221,19 @@ func (s *Stripe) getTransfer(ctx context.Context, id string) (*stripe.Transfer, 
 	}
 	return t, nil
 }
+
+// transfers lists the platform's newest transfers, at most limit of them.
+func (s *Stripe) transfers(ctx context.Context, limit int) ([]*stripe.Transfer, error) {
+	p := &stripe.TransferListParams{}
+	p.Context = ctx
+	p.Limit = stripe.Int64(int64(min(limit, 100)))
+	it := s.api.Transfers.List(p)
+	var out []*stripe.Transfer
+	for len(out) < limit && it.Next() {
+		out = append(out, it.Transfer())
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("%w: list transfers: %w", ErrStripe, err)
+	}
+	return out, nil
+}

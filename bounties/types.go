@@ -55,7 +55,7 @@ const (
 	FundingExpired   = "expired"
 )
 
-// Bounty is a bounty on one issue. Its pool is derived from the ledger.
+// Bounty is a bounty on one issue. Its pool is kept equal to the ledger (see addToPool).
 type Bounty struct {
 	ID           int64
 	Repo         string
@@ -71,10 +71,13 @@ type Bounty struct {
 	ClosedBy     string
 	ClosedReason string
 	// PoolCents is the funded pool (the bounty's ledger balance plus what it has awarded,
-	// i.e. everything sponsors put in net of refunds); PledgedCents is what pending
-	// Checkout sessions would add. Filled by reads.
+	// i.e. everything sponsors put in net of refunds), stored with the bounty and updated
+	// with every ledger post; PledgedCents is what pending Checkout sessions would add, filled
+	// by reads.
 	PoolCents    int64
-	PledgedCents int64
+	PledgedCents int64 `gorm:"-"`
+	// Labels are the issue's labels as GitHub last reported them, filled by reads.
+	Labels []string `gorm:"-"`
 }
 
 // Funding is one sponsor's contribution to a bounty's pool.

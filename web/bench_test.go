@@ -158,31 +158,44 @@ func BenchmarkBoard(b *testing.B) {
 	})
 }
 
-// BenchmarkBoardNoCache is BenchmarkBoard on SQLite with the board cache off: every request
-// runs the bounties package's Board query. It is slow; run it with few requests:
+// BenchmarkBoardNoCache is BenchmarkBoard with the board cache off, on SQLite and on
+// PostgreSQL: every request runs the bounties package's Board query.
 //
 //	go test -run '^$' -bench BoardNoCache -benchtime 300x ./web
 func BenchmarkBoardNoCache(b *testing.B) {
-	db := dbtest.SQLite(b) // seeded once by the parent; the sub-benchmark's rounds share it
-	src := BountySource{S: seedBounties(b, db, boardBounties)}
-	b.Run("bounties-sqlite", func(b *testing.B) {
-		serveConcurrently(b, newHarnessSources(b, db, Config{BoardCache: -1}, Sources{Bounties: src}), 50)
-	})
+	for _, kind := range []string{"sqlite", "postgres"} {
+		db := openBench(b, kind) // seeded once by the parent; the sub-benchmark's rounds share it
+		src := BountySource{S: seedBounties(b, db, boardBounties)}
+		b.Run("bounties-"+kind, func(b *testing.B) {
+			serveConcurrently(b, newHarnessSources(b, db, Config{BoardCache: -1}, Sources{Bounties: src}), 50)
+		})
+	}
+}
+
+// openBench opens a fresh migrated database of a kind for a benchmark.
+func openBench(b *testing.B, kind string) *gorm.DB {
+	if kind == "postgres" {
+		return dbtest.Postgres(b)
+	}
+	return dbtest.SQLite(b)
 }
 
 // BenchmarkBoardQuery times one call of the bounties package's Board with 10,000 bounties,
-// the database work under every board page.
+// the database work under every board page, on SQLite and PostgreSQL.
+//
+//	go test -run '^$' -bench BoardQuery ./web
 func BenchmarkBoardQuery(b *testing.B) {
-	db := dbtest.SQLite(b)
-	svc := seedBounties(b, db, boardBounties)
-	for _, q := range []bounties.BoardQuery{{}, {Sort: "newest"}, {Search: "kernel fuse"}} {
-		b.Run(fmt.Sprintf("%+v", q), func(b *testing.B) {
-			for b.Loop() {
-				if _, err := svc.Board(b.Context(), q); err != nil {
-					b.Fatal(err)
+	for _, kind := range []string{"sqlite", "postgres"} {
+		svc := seedBounties(b, openBench(b, kind), boardBounties)
+		for _, q := range []bounties.BoardQuery{{}, {Sort: "newest"}, {Search: "kernel fuse"}, {MinCents: 500_00, Sort: "oldest"}, {Page: 40}, {Repo: "gradforge/tools", State: "all"}} {
+			b.Run(fmt.Sprintf("%s/%+v", kind, q), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := svc.Board(b.Context(), q); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
