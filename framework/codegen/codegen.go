@@ -550,14 +550,11 @@ func (r *renderer) render(e *Expr) string {
 			r.mult *= int64(n)
 		}
 		open := r.openUp()
-		x := r.render(e.Src[0])
-		switch {
-		case e.Op == lazy.Sum:
-			r.line(fmt.Sprintf("%s += %s;", acc, x))
-		case nan != "":
+		if nan != "" {
+			x := r.render(e.Src[0])
 			r.line(fmt.Sprintf("%s = %s>%s?%s:%s; %s |= %s!=%s;", acc, acc, x, acc, x, nan, x, x))
-		default:
-			r.line(fmt.Sprintf("%s = %s;", acc, r.maxOf(e.DType, acc, x)))
+		} else {
+			r.line(fmt.Sprintf("%s = %s;", acc, r.step(e, acc)))
 		}
 		r.flops += r.mult
 		r.closeLoops(open + len(r.reduceVars()))
@@ -588,6 +585,21 @@ func (r *renderer) reduceVars() []string {
 		}
 	}
 	return out
+}
+
+// step renders acc combined with one more value of the reduce e. A sum of float products
+// spells out the fused multiply-add: the compilers are told not to fuse a*b+c on their own
+// (an expression must round alike in every kernel that recomputes it), and matmuls and
+// convolutions keep one instruction per step.
+func (r *renderer) step(e *Expr, acc string) string {
+	x := e.Src[0]
+	switch {
+	case e.Op == lazy.ReduceMax:
+		return r.maxOf(e.DType, acc, r.render(x))
+	case x.Op == lazy.Mul && x.DType.IsFloat(): // 16-bit floats compute in float
+		return fmt.Sprintf("%s(%s, %s, %s)", r.d.Fma, r.render(x.Src[0]), r.render(x.Src[1]), acc)
+	}
+	return "(" + acc + "+" + r.render(x) + ")"
 }
 
 func (r *renderer) maxOf(t dtype.DType, a, b string) string {

@@ -27,6 +27,7 @@ var CUDA = &Dialect{
 	Compute:  map[dtype.DType]string{dtype.Float16: "float", dtype.BFloat16: "float"},
 	Convert:  map[dtype.DType][2]string{dtype.Float16: {"__half2float", "__float2half"}, dtype.BFloat16: {"__bfloat162float", "__float2bfloat16"}},
 	Math:     map[lazy.Op]string{lazy.Exp2: "exp2f", lazy.Log2: "log2f", lazy.Sin: "sinf", lazy.Sqrt: "sqrtf"},
+	Fma:      "fmaf",
 	Inf:      "__int_as_float(0x7f800000)",
 	NaN:      "__int_as_float(0x7fc00000)",
 	Bitcast: func(to, from, x string) string {

@@ -32,6 +32,7 @@ type Dialect struct {
 	Compute  map[dtype.DType]string    // value type where it differs from storage (16-bit floats)
 	Convert  map[dtype.DType][2]string // {load, store} conversion functions for Compute types
 	Math     map[lazy.Op]string        // float32 math functions: EXP2, LOG2, SIN, SQRT
+	Fma      string                    // float32 fused multiply-add (see renderer.step)
 	Inf, NaN string                    // float32 infinity and quiet NaN
 	Bitcast  func(to, from, x string) string
 	// GPU dialects: block index, thread index within the block, and whether module-level
@@ -81,6 +82,7 @@ var C = &Dialect{
 	Compute:    map[dtype.DType]string{dtype.Float16: "float", dtype.BFloat16: "float"},
 	Convert:    map[dtype.DType][2]string{dtype.Float16: {"gf_h2f", "gf_f2h"}, dtype.BFloat16: {"gf_b2f", "gf_f2b"}},
 	Math:       map[lazy.Op]string{lazy.Exp2: "exp2f", lazy.Log2: "log2f", lazy.Sin: "sinf", lazy.Sqrt: "sqrtf"},
+	Fma:        "fmaf",
 	SimdLoop:   "#pragma omp simd",
 	SimdSum:    "#pragma omp simd reduction(+:%s)",
 	SimdMax:    "#pragma omp simd reduction(max:%s) reduction(|:%s)",

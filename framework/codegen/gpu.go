@@ -213,9 +213,9 @@ func (r *renderer) gpuReduce(e *Expr) string {
 	for k, v := range saved {
 		r.memo[k] = v
 	}
-	x := r.render(e.Src[0])
+	x := r.step(e, acc)
 	r.memo = saved
-	r.line(fmt.Sprintf("%s = %s;", acc, combine(acc, x)))
+	r.line(fmt.Sprintf("%s = %s;", acc, x))
 	r.flops += r.mult
 	r.indent = r.indent[2:]
 	r.line("}")

@@ -17,7 +17,10 @@ import (
 // There are no program-scope atomics in OpenCL 1.2, so long reductions use one work-group
 // per output (gpu.go's group mode) rather than the split mode.
 var OpenCL = &Dialect{
-	Name:        "opencl",
+	Name: "opencl",
+	// No implicit a*b+c fusion: an expression must round alike in every kernel that
+	// recomputes it (codegen writes the fmas it wants).
+	Prelude:     "#pragma OPENCL FP_CONTRACT OFF\n",
 	HalfPrelude: openCLHalf,
 	Kernel: func(name string, params []Param) string {
 		return gpuSignature("__kernel void "+name, "__global ", "*restrict", openCLTypes, params)
@@ -29,6 +32,7 @@ var OpenCL = &Dialect{
 	Compute:  map[dtype.DType]string{dtype.Float16: "float", dtype.BFloat16: "float"},
 	Convert:  map[dtype.DType][2]string{dtype.Float16: {"gf_h2f", "gf_f2h"}, dtype.BFloat16: {"gf_b2f", "gf_f2b"}},
 	Math:     map[lazy.Op]string{lazy.Exp2: "exp2", lazy.Log2: "log2", lazy.Sin: "sin", lazy.Sqrt: "sqrt"},
+	Fma:      "fma",
 	Inf:      "INFINITY",
 	NaN:      "NAN",
 	Bitcast:  func(to, _, x string) string { return "as_" + to + "(" + x + ")" },

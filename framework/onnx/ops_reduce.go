@@ -174,9 +174,7 @@ func init() {
 				def = 1
 			}
 			ax := normAxis(int(c.int("axis", def)), r)
-			// The input is materialised: softmax reads it twice (max, then sum), and fusing a
-			// whole CNN head into both reductions currently yields NaN (squeezenet).
-			t := up(x.t).Contiguous()
+			t := up(x.t)
 			s := t.Shape()
 			if c.opset < 13 { // coerced to 2-D at axis
 				t = t.Reshape(prodInts(s[:ax]), prodInts(s[ax:]))

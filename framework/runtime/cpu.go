@@ -73,8 +73,10 @@ func NewCPU(dir string) (*CPU, error) {
 	}
 	d := &CPU{dir: dir, cc: cc, progs: map[string]*cpuProgram{}, pool: map[int][][]byte{}}
 	// Floats may be reassociated (so reductions vectorize); NaN and infinity keep their meaning.
+	// a*b+c is not fused behind the kernel's back: an expression recomputed in two kernels
+	// must round alike (softmax's max and exponent; codegen writes the fmas it wants).
 	d.flags = []string{"-O2", "-fPIC", "-shared", "-fno-math-errno", "-fassociative-math",
-		"-fno-signed-zeros", "-fno-trapping-math"}
+		"-fno-signed-zeros", "-fno-trapping-math", "-ffp-contract=off"}
 	// Optional features, each kept when this compiler and C library accept it (probed once
 	// per cache directory; the probe's shared object marks the answer): the host's vector
 	// units; the `omp simd` pragmas the C dialect puts on elementwise loops (plain -O2 in

@@ -162,7 +162,9 @@ func OpenCUDA() (Device, error) {
 	d.name = cstring(name)
 	d.sms, d.shmem = int(sms), int(shm)
 	d.include = cudaIncludeDir(nvPath)
-	d.flags = []string{"-std=c++17", "--extra-device-vectorization"}
+	// --fmad=false: no implicit a*b+c fusion, so an expression rounds alike in every kernel
+	// that recomputes it (codegen writes the fmaf calls it wants).
+	d.flags = []string{"-std=c++17", "--extra-device-vectorization", "--fmad=false"}
 	if d.include != "" {
 		d.flags = append(d.flags, "-I"+d.include)
 	}

@@ -122,6 +122,12 @@ func TestReductions(t *testing.T) {
 	expect(t, "LogSoftmax", m().LogSoftmax(1), []int{2, 3}, 1-math.Log(den), 2-math.Log(den), 3-math.Log(den),
 		1-math.Log(den), 2-math.Log(den), 3-math.Log(den))
 	expect(t, "Softmax of huge values is stable", FromSlice([]float32{1000, 1000}).Softmax(0), []int{2}, 0.5, 0.5)
+	// x/3 rounds by hundreds at 1e10: the max and the exponents must see the same rounding
+	// (fused into a multiply-add in one kernel and not in another, exp gives inf*0 or 0*inf = NaN).
+	huge := FromSlice(slices.Repeat([]float32{3e10}, 12), 4, 3)
+	quarter := slices.Repeat([]float64{0.25}, 12)
+	expect(t, "Softmax of huge products", huge.Mul(1.0/3).Softmax(0), []int{4, 3}, quarter...)
+	expect(t, "Softmax of a huge mean", huge.Mean(1).Softmax(0), []int{4}, quarter[:4]...)
 	expect(t, "Sum of bools counts", FromSlice([]bool{true, false, true}).Sum(), []int{}, 2)
 	if got := FromSlice([]bool{true}).Sum().DType(); got != dtype.Int64 {
 		t.Errorf("Sum of bool has dtype %s, want int64", got)
