@@ -30,8 +30,11 @@ func bountiesErr(err error) error {
 }
 
 func bountyOf(b bounties.Bounty) Bounty {
-	return Bounty{ID: b.ID, Repo: b.Repo, Issue: b.Issue, Title: b.Title, AmountCents: b.PoolCents, Status: b.State, CreatedAt: b.CreatedAt}
+	return Bounty{ID: b.ID, Repo: b.Repo, Issue: b.Issue, Title: b.Title, Labels: b.Labels, AmountCents: b.PoolCents, Status: b.State, CreatedAt: b.CreatedAt}
 }
+
+// FiltersLabels is true: the bounties package keeps each issue's labels as GitHub reports them.
+func (s BountySource) FiltersLabels() bool { return true }
 
 func payoutOf(c bounties.Credit) Payout {
 	p := Payout{ID: c.ID, Repo: c.Repo, Issue: c.Number, Login: c.Recipient, AmountCents: c.AmountCents, Status: c.State, Reason: c.Failure, CreatedAt: c.CreatedAt}
@@ -46,15 +49,12 @@ func payoutOf(c bounties.Credit) Payout {
 
 // List is one page of the board.
 func (s BountySource) List(ctx context.Context, f BountyFilter) ([]Bounty, int, error) {
-	if f.Label != "" {
-		return nil, 0, BadInput("Bounties do not record their issue's labels yet, so the board cannot filter by label.")
-	}
 	state := f.Status
 	if state == "" {
 		state = "all"
 	}
 	sort := map[string]string{"amount": "amount", "new": "newest", "age": "oldest"}[f.Sort]
-	page, err := s.S.Board(ctx, bounties.BoardQuery{Repo: f.Repo, State: state, Search: f.Query, MinCents: f.MinCents, MaxCents: f.MaxCents, Sort: sort, PerPage: f.Limit, Offset: f.Offset})
+	page, err := s.S.Board(ctx, bounties.BoardQuery{Repo: f.Repo, Label: f.Label, State: state, Search: f.Query, MinCents: f.MinCents, MaxCents: f.MaxCents, Sort: sort, PerPage: f.Limit, Offset: f.Offset})
 	if err != nil {
 		return nil, 0, bountiesErr(err)
 	}

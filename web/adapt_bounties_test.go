@@ -18,17 +18,17 @@ func bountyFixture(t *testing.T, db *gorm.DB) (*bounties.Service, int64) {
 	t.Helper()
 	ctx := t.Context()
 	svc := bounties.New(db, bounties.Config{})
-	fund := func(repo string, issue int, title string, cents int64, sponsor string) {
+	fund := func(repo string, issue int, title string, cents int64, sponsor string, labels ...string) {
 		t.Helper()
-		_, err := svc.Fund(ctx, bounties.FundInput{Repo: repo, Issue: issue, Title: title, Sponsor: sponsor, AmountCents: cents, FromPlatform: true, Maintainer: true, RequestKey: repo + title + sponsor})
+		_, err := svc.Fund(ctx, bounties.FundInput{Repo: repo, Issue: issue, Title: title, Labels: labels, Sponsor: sponsor, AmountCents: cents, FromPlatform: true, Maintainer: true, RequestKey: repo + title + sponsor})
 		if err != nil {
 			t.Fatalf("fund %s#%d: %v", repo, issue, err)
 		}
 	}
-	fund("gradforge/gradforge", 7, "Fuse reduce into elementwise kernels", 500_00, "maint")
+	fund("gradforge/gradforge", 7, "Fuse reduce into elementwise kernels", 500_00, "maint", "kernels", "Speed")
 	fund("gradforge/gradforge", 7, "Fuse reduce into elementwise kernels", 250_00, "sponsorco")
-	fund("gradforge/gradforge", 8, "ONNX <Resize> op", 300_00, "maint")
-	fund("gradforge/tools", 3, "Badge colours", 50_00, "maint")
+	fund("gradforge/gradforge", 8, "ONNX <Resize> op", 300_00, "maint", "onnx")
+	fund("gradforge/tools", 3, "Badge colours", 50_00, "maint", "good first issue")
 	if _, err := svc.Claim(ctx, bounties.ClaimInput{Repo: "gradforge/gradforge", PR: 20, Issue: 8, Author: "alice", Actor: "alice"}); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,20 @@ func TestBountySource(t *testing.T) {
 		must(t, r, http.StatusOK, "Fuse reduce into elementwise kernels", "$750", "Badge colours", "2 bounties match")
 		mustNot(t, r, "ONNX") // claimed, not open
 		must(t, c.get("/?status=any&q=onnx+resize"), http.StatusOK, "ONNX &lt;Resize&gt; op", "1 bounty matches")
-		must(t, c.get("/?label=speed"), http.StatusBadRequest, "labels")
+		// The issues' labels: shown on the board, each a link that filters by it, and a label field.
+		must(t, r, http.StatusOK, `id="label"`, `<a class="label" href="/?label=good%20first%20issue">good first issue</a>`)
+		r = c.get("/?label=speed")
+		must(t, r, http.StatusOK, "Fuse reduce into elementwise kernels", "1 bounty matches", `value="speed"`)
+		mustNot(t, r, "Badge colours")
+		must(t, c.get("/?label=onnx&status=any"), http.StatusOK, "ONNX &lt;Resize&gt; op", "1 bounty matches")
+		must(t, c.get("/?label=cuda"), http.StatusOK, "No bounty matches")
+		must(t, c.get("/api/bounties?label=kernels"), http.StatusOK, `"total":1`, `"labels":["kernels","Speed"]`)
+		if _, err := svc.Relabel(t.Context(), bounties.LabelInput{Repo: "gradforge/tools", Issue: 3, Label: "speed"}); err != nil {
+			t.Fatal(err)
+		}
+		// A label added on GitHub afterwards counts too (asked with a filter the board cache,
+		// which keeps each filter's list for a few seconds, has not seen yet).
+		must(t, c.get("/api/bounties?label=speed&status=any"), http.StatusOK, `"total":2`)
 		must(t, c.get("/bounties/gradforge/gradforge/7"), http.StatusOK, "$750", "@sponsorco", "$250")
 		must(t, c.get("/bounties/gradforge/gradforge/8"), http.StatusOK, "#20", "@alice", "awaiting approval")
 		must(t, c.get("/bounties/gradforge/gradforge/99"), http.StatusNotFound)

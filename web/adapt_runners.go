@@ -48,6 +48,25 @@ func (s RunnerSource) Log(ctx context.Context, jobID int64, after int) ([]LogChu
 	return out, j.State == runners.Finished, nil
 }
 
+// JobRunner names the runner holding (or that last held) a job. The runners package records
+// the runner's id on the job; its name comes from the registry.
+func (s RunnerSource) JobRunner(ctx context.Context, jobID int64) (string, error) {
+	j, err := s.Queue.Get(ctx, jobID)
+	if err != nil || j.Runner == 0 {
+		return "", runnersErr(err)
+	}
+	rs, err := s.Registry.List(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range rs {
+		if r.ID == j.Runner {
+			return r.Name, nil
+		}
+	}
+	return fmt.Sprintf("runner %d", j.Runner), nil
+}
+
 // Artifacts lists a finished job's result files, by name.
 func (s RunnerSource) Artifacts(ctx context.Context, jobID int64) ([]Artifact, error) {
 	r, err := s.Queue.Result(ctx, jobID)

@@ -37,6 +37,22 @@ func TestRunnerSource(t *testing.T) {
 		if err != nil || as == nil {
 			t.Fatalf("Next = %v, %v", as, err)
 		}
+		waiting, err := q.Enqueue(ctx, runners.Spec{Key: "k2", Repo: "o/r", CloneURL: "https://example.invalid/o/r.git", HeadSHA: "0123456789012345678901234567890123456789", Labels: []string{"rocm"}, Steps: []runners.Step{{Name: "t", Run: "true"}}, Trusted: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			job  int64
+			want string
+		}{{"a running job names its runner", job.ID, "h200-a"}, {"a job no runner has taken names none", waiting.ID, ""}} {
+			if got, err := src.JobRunner(ctx, tc.job); err != nil || got != tc.want {
+				t.Errorf("%s: JobRunner = %q, %v; want %q", tc.name, got, err, tc.want)
+			}
+		}
+		if _, err := src.JobRunner(ctx, 9999); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("runner of an unknown job: %v", err)
+		}
 		list, err := src.Registered(ctx)
 		if err != nil || len(list) != 1 || list[0].Name != "h200-a" || list[0].GPU != "NVIDIA H200" || !list[0].Busy {
 			t.Fatalf("Registered = %+v, %v", list, err)
@@ -86,5 +102,13 @@ func TestRunnerSource(t *testing.T) {
 		c := h.client()
 		must(t, c.get("/runners"), http.StatusOK, "h200-a", "NVIDIA H200", "revoked")
 		must(t, c.get("/api/jobs/"+itoa(job.ID)+"/log?after=2"), http.StatusOK, `"text":"three\n"`, `"done":true`)
+		// A CI run whose record does not name its jobs' runners: the pages ask the runners
+		// package, which still knows who ran the finished job after its runner was revoked.
+		mem.runs = append(mem.runs, Run{ID: 2, Repo: "o/r", PR: 3, SHA: "0123456789012345678901234567890123456789", Title: "o/r#3", Status: "in_progress",
+			Jobs: []Job{{ID: job.ID, Name: "parity", Status: "passed"}, {ID: waiting.ID, Name: "speed", Status: "queued"}}})
+		must(t, c.get("/runs/2"), http.StatusOK, "<td>parity</td><td><span class=\"status s-passed\">passed</span></td><td>h200-a</td>",
+			"<td>speed</td><td><span class=\"status s-queued\">queued</span></td><td>—</td>")
+		must(t, c.get("/runs/2/jobs/"+itoa(job.ID)+"/log"), http.StatusOK, "passed</span> on h200-a")
+		must(t, c.get("/api/runs/2"), http.StatusOK, `"name":"parity","status":"passed","runner":"h200-a"`)
 	})
 }

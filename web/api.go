@@ -95,6 +95,7 @@ func (a *App) apiRun(c *gin.Context) {
 		a.failErr(c, "CI run", err)
 		return
 	}
+	a.fillJobs(c.Request.Context(), &r)
 	c.JSON(http.StatusOK, r)
 }
 

@@ -155,6 +155,25 @@ func TestBrowser(t *testing.T) {
 	// The board, as a screenshot artifact.
 	screenshot("board.png")
 
+	// Filter by an issue label: type it in the label field, then follow a label link.
+	do("filter by label",
+		chromedp.SendKeys(chromedp.ID("label"), "cuda"),
+		chromedp.Submit(chromedp.ID("label")),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "2 bounties match")]`)),
+	)
+	if titles := text(`table.bounties tbody`); !strings.Contains(titles, "CUDA conv2d") || !strings.Contains(titles, "Flash-attention") || strings.Contains(titles, "ONNX") {
+		t.Fatalf("label cuda shows %q", titles)
+	}
+	screenshot("board-label.png")
+	do("follow a label link",
+		chromedp.Click(chromedp.Search(`//a[@class="label"][.="speed"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "1 bounty matches")]`)),
+	)
+	if title, field := text(`a.title`), eval(`document.getElementById("label").value === "speed" ? 1 : 0`); !strings.HasPrefix(title, "CUDA conv2d") || field != 1 {
+		t.Fatalf("label link shows %q (label field filled: %d)", title, field)
+	}
+	do("clear the filters", chromedp.Navigate(u+"/"), chromedp.WaitVisible(chromedp.ID("q")))
+
 	// Find a bounty by search and open it; its hostile title shows as text.
 	do("search",
 		chromedp.SendKeys(chromedp.ID("q"), "winograd"),

@@ -16,19 +16,20 @@ var demoBounties = []struct {
 	title   string
 	dollars int64
 	sponsor string
+	labels  []string
 }{
-	{"gradforge/gradforge", 101, "Fuse elementwise chains into the reduce kernel that consumes them", 500, "maint"},
-	{"gradforge/gradforge", 102, "ONNX Resize with every coordinate transformation mode", 300, "maint"},
-	{"gradforge/gradforge", 103, "CUDA conv2d within 1.2x of cuDNN on ResNet-50 shapes", 1500, "sponsorco"},
-	{"gradforge/gradforge", 104, "Int8 matmul with float accumulation on CPU", 200, "maint"},
-	{"gradforge/gradforge", 105, "BEAM search: cache chosen kernel options on disk", 250, "maint"},
-	{"gradforge/gradforge", 106, "LayerNorm backward in one kernel", 400, "sponsorco"},
-	{"gradforge/gradforge", 107, "Flash-attention style fused softmax(QKᵀ)V", 2000, "sponsorco"},
-	{"gradforge/gradforge", 108, "OpenCL backend passes the parity suite on PoCL", 750, "maint"},
-	{"gradforge/gradforge", 109, "Safetensors loading without copying (mmap)", 150, "maint"},
-	{"gradforge/tools", 11, "Speed chart: annotate commits that changed a benchmark by 5 %", 100, "maint"},
-	{"gradforge/tools", 12, "Badge colours by amount", 50, "maint"},
-	{"gradforge/tools", 13, "Runner page: show each GPU's memory and utilisation", 120, "maint"},
+	{"gradforge/gradforge", 101, "Fuse elementwise chains into the reduce kernel that consumes them", 500, "maint", []string{"kernels", "good first issue"}},
+	{"gradforge/gradforge", 102, "ONNX Resize with every coordinate transformation mode", 300, "maint", []string{"onnx"}},
+	{"gradforge/gradforge", 103, "CUDA conv2d within 1.2x of cuDNN on ResNet-50 shapes", 1500, "sponsorco", []string{"cuda", "speed"}},
+	{"gradforge/gradforge", 104, "Int8 matmul with float accumulation on CPU", 200, "maint", []string{"int8"}},
+	{"gradforge/gradforge", 105, "BEAM search: cache chosen kernel options on disk", 250, "maint", []string{"kernels", "beam"}},
+	{"gradforge/gradforge", 106, "LayerNorm backward in one kernel", 400, "sponsorco", []string{"kernels"}},
+	{"gradforge/gradforge", 107, "Flash-attention style fused softmax(QKᵀ)V", 2000, "sponsorco", []string{"cuda", "kernels"}},
+	{"gradforge/gradforge", 108, "OpenCL backend passes the parity suite on PoCL", 750, "maint", []string{"opencl"}},
+	{"gradforge/gradforge", 109, "Safetensors loading without copying (mmap)", 150, "maint", []string{"good first issue"}},
+	{"gradforge/tools", 11, "Speed chart: annotate commits that changed a benchmark by 5 %", 100, "maint", []string{"web"}},
+	{"gradforge/tools", 12, "Badge colours by amount", 50, "maint", []string{"web", "good first issue"}},
+	{"gradforge/tools", 13, "Runner page: show each GPU's memory and utilisation", 120, "maint", []string{"web", "runners"}},
 }
 
 // SeedDemo fills an empty forge with demo data through the packages' own commands, so the
@@ -40,7 +41,7 @@ func SeedDemo(ctx context.Context, svc *bounties.Service, reg *runners.Registry)
 		return bounties.Contributor{Login: login, CreatedAt: time.Now().AddDate(-4, 0, 0), MergedPRs: 12}
 	}
 	for _, b := range demoBounties {
-		if _, err := svc.Fund(ctx, bounties.FundInput{Repo: b.repo, Issue: b.issue, Title: b.title, Sponsor: b.sponsor, AmountCents: b.dollars * 100,
+		if _, err := svc.Fund(ctx, bounties.FundInput{Repo: b.repo, Issue: b.issue, Title: b.title, Labels: b.labels, Sponsor: b.sponsor, AmountCents: b.dollars * 100,
 			FromPlatform: true, Maintainer: true, RequestKey: fmt.Sprintf("demo:fund:%s#%d", b.repo, b.issue)}); err != nil {
 			return fmt.Errorf("demo: fund %s#%d: %w", b.repo, b.issue, err)
 		}

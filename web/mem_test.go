@@ -398,3 +398,4 @@ func (m *memData) Load(_ context.Context, repo string) (RepoSettings, error) {
 func (m *memData) FiltersLabels() bool { return true }
 
 func (m *memData) Artifacts(_ context.Context, job int64) ([]Artifact, error) { return nil, nil }
+func (m *memData) JobRunner(context.Context, int64) (string, error)           { return "", nil }

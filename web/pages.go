@@ -338,17 +338,25 @@ func (a *App) runPage(c *gin.Context) {
 		a.failErr(c, "CI run", err)
 		return
 	}
-	a.fillArtifacts(c.Request.Context(), &r)
+	a.fillJobs(c.Request.Context(), &r)
 	a.render(c, http.StatusOK, "run.html", r.Title, "runs", r)
 }
 
-// fillArtifacts asks the runners part for the files of jobs whose CI record names none.
-// A job whose result cannot be read shows none, and the page still renders.
-func (a *App) fillArtifacts(ctx context.Context, r *Run) {
+// fillJobs asks the runners part for what the CI record of a job leaves out: the runner
+// that runs or ran it, and the files it left. What cannot be read stays empty, and the page
+// still renders.
+func (a *App) fillJobs(ctx context.Context, r *Run) {
 	if a.runners == nil {
 		return
 	}
 	for i, j := range r.Jobs {
+		if j.Runner == "" {
+			name, err := a.runners.JobRunner(ctx, j.ID)
+			if err != nil {
+				a.log.WarnContext(ctx, "job runner", "job", j.ID, "err", err)
+			}
+			r.Jobs[i].Runner = name
+		}
 		if len(j.Artifacts) > 0 {
 			continue
 		}
@@ -371,7 +379,7 @@ func (a *App) runJob(c *gin.Context) (Run, Job, error) {
 	if err != nil {
 		return r, Job{}, err
 	}
-	a.fillArtifacts(c.Request.Context(), &r)
+	a.fillJobs(c.Request.Context(), &r)
 	for _, j := range r.Jobs {
 		if j.ID == jid {
 			return r, j, nil

@@ -278,6 +278,8 @@ type Runners interface {
 	Log(ctx context.Context, jobID int64, after int) (chunks []LogChunk, done bool, err error)
 	// Artifacts lists the files a job left (none while it runs).
 	Artifacts(ctx context.Context, jobID int64) ([]Artifact, error)
+	// JobRunner names the runner that runs, or last ran, a job ("" while none has had it).
+	JobRunner(ctx context.Context, jobID int64) (string, error)
 	Artifact(ctx context.Context, jobID int64, name string) ([]byte, error)
 	CreateToken(ctx context.Context, by string, ttl time.Duration) (token string, expires time.Time, err error)
 	Revoke(ctx context.Context, runnerID int64, by string) error
