@@ -37,7 +37,11 @@ type Agent struct {
 	Wait time.Duration
 	// LogEvery is how often buffered output is sent.
 	LogEvery time.Duration
-	Log      *slog.Logger
+	// Limits caps the memory, CPU and processes of each job; Run logs how they are enforced.
+	Limits Limits
+	Log    *slog.Logger
+
+	enf *enforcer
 }
 
 func (a *Agent) defaults() {
@@ -89,6 +93,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer release()
 	reapStale(a.WorkDir, a.Log)
+	a.enf = newEnforcer(a.Limits)
+	if a.enf.cg != nil {
+		a.enf.cg.reapStale(a.Log)
+	}
+	switch {
+	case a.Limits == (Limits{}):
+		a.Log.Info("job limits: none (the runner's owner may set --job-memory, --job-cpus, --job-pids)")
+	case len(a.enf.unenforced) > 0:
+		a.Log.Warn("job limits: some are NOT enforced", "enforced", strings.Join(a.enf.how, "; "), "not_enforced", strings.Join(a.enf.unenforced, "; "))
+	default:
+		a.Log.Info("job limits: enforced", "how", strings.Join(a.enf.how, "; "))
+	}
 	a.Log.Info("runner polling for jobs", "url", a.Client.URL, "name", a.Info.Name, "labels", a.Info.Labels, "gpu", a.Info.GPU)
 	backoff := time.Second
 	for ctx.Err() == nil {

@@ -82,6 +82,22 @@ func (a *Agent) execute(ctx context.Context, j *wireJob, logs *logStream, log *s
 		}
 	}
 	env := stepEnv(j, ws, src, base, results, home, cache)
+	uid := -1
+	if asUser {
+		uid = nobody
+	}
+	enf := a.enf
+	if enf == nil {
+		enf = newEnforcer(Limits{})
+	}
+	jc, err := enf.job(fmt.Sprintf("gradforge-job-%d-%d-%d", os.Getpid(), j.ID, j.Attempt), uid)
+	if err != nil {
+		return outcome{conclusion: InfraFailure, message: fmt.Sprintf("apply the runner's job limits: %v", err)}, nil
+	}
+	defer jc.close() // also kills what the steps left running, even outside their process group
+	if enf.lim != (Limits{}) {
+		logs.Line("[gradforge] limits set by the runner's owner: " + enf.lim.String())
+	}
 	for i, st := range j.Steps {
 		name := st.Name
 		if name == "" {
@@ -92,18 +108,29 @@ func (a *Agent) execute(ctx context.Context, j *wireJob, logs *logStream, log *s
 		if sandboxed {
 			args = append(bwrapArgs(bwrap, ws, src, j.Trusted, a.Hide), args...)
 		}
-		cmd := exec.Command(args[0], args[1:]...)
+		cmd := jc.command(args)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = src, env, logs, logs
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if asUser {
 			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: nobody, Gid: nobody}
 		}
 		start := time.Now()
+		ooms := jc.oomKills()
+		stopWatch := jc.watchOOM(ooms)
 		killedAt, err := runGroup(ctx, cmd, a.KillGrace)
+		stopWatch()
 		if out, stopped := stoppedOutcome(ctx, killedAt); stopped {
 			return out, nil
 		}
 		var ee *exec.ExitError
+		if n := jc.oomKills() - ooms; n > 0 {
+			code := -1
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			}
+			return outcome{conclusion: Failure, exitCode: code, message: fmt.Sprintf("%s was OOM-killed after %v: the job went past its memory limit of %s "+
+				"(set by the runner's owner with --job-memory; the kernel killed %d process(es), then the runner ended the job)",
+				name, time.Since(start).Round(time.Millisecond), FormatSize(enf.lim.Memory), n)}, collect(results, log)
+		}
 		if errors.As(err, &ee) {
 			return outcome{conclusion: Failure, exitCode: ee.ExitCode(), message: fmt.Sprintf("%s failed with exit status %d after %v", name, ee.ExitCode(), time.Since(start).Round(time.Millisecond))}, collect(results, log)
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,7 +129,7 @@ func runnerRegisterCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--labels: %w", err)
 			}
-			info := runners.Info{Name: name, Labels: ls, Version: version, GPU: runners.DetectGPU(cmd.Context()), AllowUntrusted: allowUntrusted}
+			info := runners.Info{Name: name, Labels: ls, Version: runnerVersion(), GPU: runners.DetectGPU(cmd.Context()), AllowUntrusted: allowUntrusted}
 			id, cred, err := runners.Register(cmd.Context(), url, token, info)
 			if err != nil {
 				return err
@@ -150,18 +151,34 @@ func runnerRegisterCmd() *cobra.Command {
 }
 
 func runnerRunCmd() *cobra.Command {
-	var config, workDir, sandbox, labels string
+	var config, workDir, sandbox, labels, memory string
 	var grace time.Duration
+	var lim runners.Limits
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Poll the forge for jobs and run them until stopped",
 		Long: `run polls the forge for jobs, one at a time. SIGINT or SIGTERM stops it; a job it was running
-is killed and handed back to the queue for another runner.`,
+is killed and handed back to the queue for another runner.
+
+--job-memory, --job-cpus and --job-pids cap each job. They are enforced with a cgroup per job
+when the runner can create one (as root, or in a cgroup delegated to it, e.g. a systemd
+service with Delegate=yes; cgroup v2 or v1). Without one, CPUs are capped by CPU affinity
+(taskset) and processes by RLIMIT_NPROC (prlimit), and memory is not capped (RLIMIT_AS would
+break CUDA). The runner says at start which limits are enforced and how. A job that goes past
+its memory limit is OOM-killed and fails, saying so in its log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := readRunnerConfig(config)
 			if err != nil {
 				return err
+			}
+			if memory != "" {
+				if lim.Memory, err = runners.ParseSize(memory); err != nil {
+					return fmt.Errorf("--job-memory: %w", err)
+				}
+			}
+			if lim.CPUs < 0 || lim.PIDs < 0 {
+				return errors.New("--job-cpus and --job-pids must not be negative")
 			}
 			ls := cfg.Labels
 			if labels != "" {
@@ -173,11 +190,12 @@ is killed and handed back to the queue for another runner.`,
 			defer stop()
 			a := &runners.Agent{
 				Client:    &runners.Client{URL: cfg.URL, Credential: cfg.Credential},
-				Info:      runners.Info{Name: cfg.Name, Labels: ls, Version: version, GPU: runners.DetectGPU(ctx), AllowUntrusted: cfg.AllowUntrusted},
+				Info:      runners.Info{Name: cfg.Name, Labels: ls, Version: runnerVersion(), GPU: runners.DetectGPU(ctx), AllowUntrusted: cfg.AllowUntrusted},
 				WorkDir:   workDir,
 				Hide:      []string{filepath.Dir(config)},
 				Sandbox:   sandbox,
 				KillGrace: grace,
+				Limits:    lim,
 			}
 			return a.Run(ctx)
 		},
@@ -187,7 +205,26 @@ is killed and handed back to the queue for another runner.`,
 	cmd.Flags().StringVar(&sandbox, "sandbox", "auto", "isolation of untrusted jobs: auto (bubblewrap when installed), bwrap (required) or none")
 	cmd.Flags().StringVar(&labels, "labels", "", "override the registered labels")
 	cmd.Flags().DurationVar(&grace, "kill-grace", 10*time.Second, "time between SIGTERM and SIGKILL for cancelled or timed-out jobs")
+	cmd.Flags().StringVar(&memory, "job-memory", "", "most memory each job may use, e.g. 32G (OOM-killed past it; default: no cap)")
+	cmd.Flags().Float64Var(&lim.CPUs, "job-cpus", 0, "most CPU cores each job may use, fractions allowed (default: no cap)")
+	cmd.Flags().IntVar(&lim.PIDs, "job-pids", 0, "most processes and threads each job may have (default: no cap)")
 	return envHelp(cmd)
+}
+
+// runnerVersion is what a runner reports as its version: the release, or for a development
+// build the commit it was built from, so owners can tell which runners need an update.
+func runnerVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return version
 }
 
 // parseID reads a job or runner id given on the command line.

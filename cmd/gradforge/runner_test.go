@@ -51,8 +51,12 @@ func TestRunnerCLI(t *testing.T) {
 		t.Fatalf("second register with one token: exit %d: %s", code, out)
 	}
 
+	// A stand-in nvidia-smi, so the runner reports GPUs as on a GPU machine.
+	fake := filepath.Join(dir, "fakebin")
+	os.MkdirAll(fake, 0o755)
+	os.WriteFile(filepath.Join(fake, "nvidia-smi"), []byte("#!/bin/sh\nprintf 'NVIDIA H200\\nNVIDIA H200\\n'\n"), 0o755)
 	run := exec.Command(bin, "runner", "run", "--config", cfg, "--work-dir", filepath.Join(dir, "work"))
-	run.Env = cleanEnv()
+	run.Env = append(cleanEnv(), "PATH="+fake+":"+os.Getenv("PATH"), "GRADFORGE_JOB_MEMORY=256M", "GRADFORGE_JOB_PIDS=512")
 	var runLog strings.Builder
 	run.Stdout, run.Stderr = &runLog, &runLog
 	if err := run.Start(); err != nil {
@@ -75,12 +79,22 @@ func TestRunnerCLI(t *testing.T) {
 	}
 	out, code = gradforge(t, dir, "runner", "job", strings.TrimSpace(id), "--follow")
 	if code != 0 || !strings.Contains(out, "hello from "+strings.TrimSpace(string(sha))) || !strings.Contains(out, "finished success") ||
-		!strings.Contains(out, "report.json") {
+		!strings.Contains(out, "report.json") || !strings.Contains(out, "limits set by the runner's owner: memory 256MiB, pids 512") {
 		t.Fatalf("job --follow: exit %d:\n%s", code, out)
 	}
+	if !strings.Contains(runLog.String(), "job limits:") || !strings.Contains(runLog.String(), "256MiB") {
+		t.Errorf("runner did not say at start how its job limits are enforced:\n%s", runLog.String())
+	}
+	// A development build reports the commit it was built from as its version.
+	ver, _ := gradforge(t, dir, "version")
+	wantVer := "dev"
+	if _, c, _ := strings.Cut(ver, "(commit "); len(c) > 12 && !strings.HasPrefix(c, "unknown") {
+		wantVer = "dev-" + c[:12]
+	}
 	out, _ = gradforge(t, dir, "runner", "list")
-	if !strings.Contains(out, "cli-runner") || !strings.Contains(out, "cuda,linux") || !strings.Contains(out, "idle") {
-		t.Fatalf("runner list:\n%s", out)
+	if !strings.Contains(out, "cli-runner") || !strings.Contains(out, "cuda,linux") || !strings.Contains(out, "idle") ||
+		!strings.Contains(out, "2x NVIDIA H200") || !strings.Contains(out, wantVer) {
+		t.Fatalf("runner list (want the GPUs from nvidia-smi and version %q):\n%s", wantVer, out)
 	}
 	if out, code := gradforge(t, dir, "runner", "revoke", "1"); code != 0 {
 		t.Fatalf("revoke: exit %d: %s", code, out)
@@ -138,8 +152,12 @@ func TestServeStopsPromptlyWithRunnersPolling(t *testing.T) {
 	if out, code := gradforge(t, dir, "runner", "register", "--url", url, "--token", strings.Fields(tok)[0], "--name", "poller", "--config", cfg); code != 0 {
 		t.Fatalf("register: exit %d: %s", code, out)
 	}
+	// A stand-in nvidia-smi, so the runner reports GPUs as on a GPU machine.
+	fake := filepath.Join(dir, "fakebin")
+	os.MkdirAll(fake, 0o755)
+	os.WriteFile(filepath.Join(fake, "nvidia-smi"), []byte("#!/bin/sh\nprintf 'NVIDIA H200\\nNVIDIA H200\\n'\n"), 0o755)
 	run := exec.Command(bin, "runner", "run", "--config", cfg, "--work-dir", filepath.Join(dir, "work"))
-	run.Env = cleanEnv()
+	run.Env = append(cleanEnv(), "PATH="+fake+":"+os.Getenv("PATH"), "GRADFORGE_JOB_MEMORY=256M", "GRADFORGE_JOB_PIDS=512")
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
