@@ -118,7 +118,13 @@ func newEnforcer(lim Limits) *enforcer {
 		e.how = append(e.how, "job cgroups under "+where)
 		return e
 	}
-	why := fmt.Sprintf("no cgroup this runner can create (%v); run it as root or in a delegated cgroup (systemd: Delegate=yes)", err)
+	e.fallback(fmt.Sprintf("no cgroup this runner can create (%v); run it as root or in a delegated cgroup (systemd: Delegate=yes)", err))
+	return e
+}
+
+// fallback enforces what an unprivileged process can, and lists the rest, saying why.
+func (e *enforcer) fallback(why string) {
+	lim := e.lim
 	if lim.Memory > 0 {
 		// RLIMIT_AS would be the unprivileged way, but the CUDA driver reserves far more
 		// address space than any job uses, so it would fail every GPU job.
@@ -153,7 +159,6 @@ func newEnforcer(lim Limits) *enforcer {
 			e.how = append(e.how, fmt.Sprintf("pids %d (RLIMIT_NPROC: counts every process of uid %d, not only the job's)", lim.PIDs, os.Geteuid()))
 		}
 	}
-	return e
 }
 
 // job makes the limits of one job: a fresh cgroup, or the fallback wrapper. uid is the

@@ -5,7 +5,9 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +101,38 @@ func TestJobCgroup(t *testing.T) {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("job cgroup %s still exists after close", d)
 		}
+	}
+}
+
+// TestLimitsWithoutCgroups pins the unprivileged fallback: CPUs through affinity, processes
+// through RLIMIT_NPROC (not for root), and memory reported as not enforced.
+func TestLimitsWithoutCgroups(t *testing.T) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset (util-linux) is not installed")
+	}
+	e := &enforcer{lim: Limits{Memory: 1 << 30, CPUs: 1, PIDs: 100}}
+	e.fallback("no cgroups in this test")
+	if len(e.unenforced) == 0 || !strings.HasPrefix(e.unenforced[0], "memory: no cgroups in this test") {
+		t.Errorf("memory without cgroups: unenforced = %q, want it listed with the reason", e.unenforced)
+	}
+	if root := os.Geteuid() == 0; root != strings.Contains(strings.Join(e.unenforced, ";"), "RLIMIT_NPROC does not bind root") {
+		t.Errorf("pids as root=%v: unenforced = %q", root, e.unenforced)
+	}
+	jc, err := e.job("unused", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jc.close()
+	cmd := jc.command([]string{"sh", "-c", "grep Cpus_allowed_list /proc/self/status; cat /proc/self/limits"})
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Fields(strings.SplitN(string(out), "\n", 2)[0]); len(n) != 2 || strings.ContainsAny(n[1], ",-") {
+		t.Errorf("a step under a 1-CPU limit may run on CPUs %v, want one", n)
+	}
+	if os.Geteuid() != 0 && !regexp.MustCompile(`Max processes +100 +100`).Match(out) {
+		t.Errorf("a step under a 100-process limit has limits:\n%s", out)
 	}
 }
 
