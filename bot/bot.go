@@ -165,6 +165,9 @@ func writer(sender, author *github.User) *github.User {
 }
 
 func (b *Bot) onIssue(ctx context.Context, d Delivery, e *github.IssuesEvent) error {
+	if a := e.GetAction(); a == "labeled" || a == "unlabeled" {
+		return b.onLabel(ctx, e)
+	}
 	if a := e.GetAction(); (a != "opened" && a != "edited") || b.isBot(writer(e.GetSender(), e.GetIssue().GetUser())) {
 		return nil
 	}
@@ -176,6 +179,22 @@ func (b *Bot) onIssue(ctx context.Context, d Delivery, e *github.IssuesEvent) er
 		Number: is.GetNumber(), IsPR: is.IsPullRequest(), Source: "issue", Action: e.GetAction(),
 		Author: strings.ToLower(writer(e.GetSender(), is.GetUser()).GetLogin()), Body: is.GetBody(), OldBody: e.GetChanges().GetBody().GetFrom(),
 		ThreadAuthor: strings.ToLower(is.GetUser().GetLogin())})
+}
+
+// onLabel passes a label change on an issue to Bounties when it keeps labels, whoever made
+// the change (the bot's own bounty labels included: they are the issue's labels too).
+func (b *Bot) onLabel(ctx context.Context, e *github.IssuesEvent) error {
+	il, ok := b.Bounties.(IssueLabels)
+	if !ok || e.GetIssue().IsPullRequest() || e.GetLabel().GetName() == "" {
+		return nil
+	}
+	repo, number, label := e.GetRepo().GetFullName(), e.GetIssue().GetNumber(), e.GetLabel().GetName()
+	err := il.IssueLabeled(ctx, repo, number, label, e.GetAction() == "unlabeled")
+	if errors.Is(err, ErrRefused) {
+		b.log().WarnContext(ctx, "label change not recorded", "repo", repo, "issue", number, "label", label, "err", err)
+		return nil
+	}
+	return err
 }
 
 func (b *Bot) onIssueComment(ctx context.Context, d Delivery, e *github.IssueCommentEvent) error {

@@ -62,7 +62,15 @@ type fakeBounties struct {
 	mu       sync.Mutex
 	requests []BountyRequest
 	closed   []PullRequest
+	labels   []string
 	answer   func(op string, r BountyRequest) (string, error)
+}
+
+func (f *fakeBounties) IssueLabeled(_ context.Context, repo string, issue int, label string, removed bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.labels = append(f.labels, fmt.Sprintf("%s#%d %s removed=%v", repo, issue, label, removed))
+	return nil
 }
 
 func (f *fakeBounties) do(op string, r BountyRequest) (string, error) {
@@ -350,6 +358,24 @@ func TestBountyCommandsReachBounties(t *testing.T) {
 		if !strings.Contains(c, want) {
 			t.Errorf("comment lacks %q:\n%s", want, c)
 		}
+	}
+}
+
+func TestLabelChangesReachBounties(t *testing.T) {
+	h := newHarness(t, dbtest.SQLite(t))
+	for _, f := range []string{"issues/labeled.payload.json", "issues/unlabeled.payload.json"} {
+		if err := h.deliver(t, "issues", fixture(t, f, func(map[string]any) {})); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	onPR := fixture(t, "issues/labeled.payload.json", func(m map[string]any) {
+		obj(m, "issue")["pull_request"] = map[string]any{"url": "https://api.github.com/repos/" + repo + "/pulls/1"}
+	})
+	if err := h.deliver(t, "issues", onPR); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(h.bn.labels, "; "); got != repo+"#1 bug removed=false; "+repo+"#1 bug removed=true" {
+		t.Fatalf("label changes told to bounties: %q (pull requests' labels are not bounties' business)", got)
 	}
 }
 

@@ -128,3 +128,10 @@ type Bounties interface {
 	// claims, unmerged ones void them.
 	PullClosed(ctx context.Context, pr PullRequest) error
 }
+
+// IssueLabels is implemented by a Bounties that keeps issues' labels (for the bounty board):
+// the bot tells it each label added to or removed from an issue (issues "labeled" and
+// "unlabeled" events). Errors wrapping ErrRefused are logged; others retry the delivery.
+type IssueLabels interface {
+	IssueLabeled(ctx context.Context, repo string, issue int, label string, removed bool) error
+}
