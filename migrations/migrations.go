@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -31,7 +30,9 @@ const (
 )
 
 // Parse tells which driver a DSN selects and returns the DSN that driver expects.
-// postgres:// and postgresql:// URLs select PostgreSQL; sqlite://PATH, file:PATH and plain
+// postgres:// and postgresql:// URLs select PostgreSQL, and may bound the connection pool
+// with pool_max_conns, pool_max_idle_conns, pool_max_conn_lifetime and
+// pool_max_conn_idle_time (see Pool; DefaultPool otherwise); sqlite://PATH, file:PATH and plain
 // paths select SQLite, opened in WAL mode with a busy timeout, foreign keys on, and
 // immediate write transactions so concurrent writers queue instead of failing.
 func Parse(dsn string) (Driver, string, error) {
@@ -39,10 +40,11 @@ func Parse(dsn string) (Driver, string, error) {
 	case dsn == "":
 		return "", "", errors.New("empty database DSN: give a file path, sqlite://PATH or postgres://…")
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		if _, err := url.Parse(dsn); err != nil {
-			return "", "", fmt.Errorf("parse postgres DSN: %w", err)
+		_, conn, err := splitPool(dsn)
+		if err != nil {
+			return "", "", err
 		}
-		return Postgres, dsn, nil
+		return Postgres, conn, nil
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "file:")
 	query := ""
@@ -85,6 +87,9 @@ func Connect(ctx context.Context, dsn string) (*gorm.DB, Driver, error) {
 	if driver == SQLite {
 		// One writer at a time is SQLite's rule; a small pool keeps readers concurrent under WAL.
 		sqlDB.SetMaxOpenConns(4)
+	} else {
+		pool, _, _ := splitPool(dsn) // Parse has checked it
+		pool.apply(sqlDB)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()

@@ -2,6 +2,7 @@ package migrations_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/gradforge/gradforge/migrations"
@@ -106,5 +107,59 @@ func TestParse(t *testing.T) {
 		if (err != nil) != tc.bad || d != tc.driver {
 			t.Errorf("Parse(%q) = %q, %v; want %q, error %v", tc.dsn, d, err, tc.driver, tc.bad)
 		}
+	}
+}
+
+// TestOpenCapsPostgresPool opens a pool capped at 3 and runs 30 queries at once: they all
+// finish, and PostgreSQL never sees more than 3 of the pool's connections.
+func TestOpenCapsPostgresPool(t *testing.T) {
+	ctx := context.Background()
+	dsn := dbtest.PostgresDSN(t)
+	db, err := migrations.Open(ctx, dsn+"&pool_max_conns=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer migrations.Close(db)
+	sqlDB, _ := db.DB()
+	if got := sqlDB.Stats().MaxOpenConnections; got != 3 {
+		t.Fatalf("MaxOpenConnections = %d, want 3", got)
+	}
+	watch, _, err := migrations.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer migrations.Close(watch)
+	var wg sync.WaitGroup
+	errs := make(chan error, 30)
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- db.Exec("SELECT pg_sleep(0.05)").Error
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	peak := 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		var n int
+		if err := watch.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, n)
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if peak > 3 || peak == 0 {
+		t.Errorf("PostgreSQL saw up to %d connections from a pool capped at 3 (0 means the watch saw none)", peak)
 	}
 }

@@ -10,20 +10,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gradforge/gradforge/migrations"
 	"github.com/gradforge/gradforge/migrations/dbtest"
 )
 
 // TestManyRunners has 100 runners long-polling over HTTP while 1,000 jobs are enqueued
-// concurrently on PostgreSQL: every job must be assigned exactly once and finish.
+// concurrently on PostgreSQL, through the default connection pool: every job must be
+// assigned exactly once and finish, and PostgreSQL must never see more connections from the
+// forge than the pool's cap.
 func TestManyRunners(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("100 runners × 1,000 jobs: skipped in -short")
 	}
 	const runners, jobs = 100, 1000
-	db := dbtest.Postgres(t)
-	sqlDB, _ := db.DB()
-	sqlDB.SetMaxOpenConns(40) // stay well under PostgreSQL's default 100 connections
+	dsn := dbtest.PostgresDSN(t)
+	db, err := migrations.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { migrations.Close(db) })
+	peak := watchConnections(t, dsn)
 	f := newForge(t, db)
 	f.q.Poll = 2 * time.Second // assignments must come from wakes, not from polling
 	ctx, cancel := context.WithCancel(context.Background())
@@ -82,6 +89,11 @@ func TestManyRunners(t *testing.T) {
 	cancel()
 	wg.Wait()
 
+	if n := peak(); n > migrations.DefaultPool.MaxOpen || n == 0 {
+		t.Errorf("PostgreSQL saw up to %d connections from the forge; the pool caps it at %d", n, migrations.DefaultPool.MaxOpen)
+	} else {
+		t.Logf("at most %d PostgreSQL connections in use (pool cap %d) for %d runners", n, migrations.DefaultPool.MaxOpen, runners)
+	}
 	if len(assigned) != jobs {
 		t.Errorf("%d distinct jobs assigned, want %d", len(assigned), jobs)
 	}
@@ -106,4 +118,30 @@ func TestManyRunners(t *testing.T) {
 		t.Logf("%d jobs through %d runners in %v; queued→assigned p50 %v p95 %v (under load, from database timestamps)",
 			jobs, runners, took.Round(time.Millisecond), waits[len(waits)/2].Round(time.Millisecond), waits[len(waits)*95/100].Round(time.Millisecond))
 	}
+}
+
+// watchConnections counts, until the test ends, the connections other sessions hold to the
+// database dsn names, and returns a function that reports the most seen at once so far.
+func watchConnections(t *testing.T, dsn string) (peak func() int) {
+	t.Helper()
+	watch, _, err := migrations.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var most atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			var n int64
+			if err := watch.WithContext(ctx).Raw(`SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n).Error; err == nil && n > most.Load() {
+				most.Store(n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; migrations.Close(watch) })
+	return func() int { return int(most.Load()) }
 }
