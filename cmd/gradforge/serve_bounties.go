@@ -244,18 +244,30 @@ func (a botBounties) contributor(ctx context.Context, repo, login string, create
 	return c, nil
 }
 
-// title is the issue's title for the board, best effort.
-func (a botBounties) title(ctx context.Context, repo string, number int) string {
+// issue is the issue's title and labels for the board, best effort: when GitHub does not
+// answer, the title is empty and the labels nil (which keeps the ones stored).
+func (a botBounties) issue(ctx context.Context, repo string, number int) (title string, labels []string) {
 	gh, err := a.clientFor(ctx, repo)
 	if err != nil {
-		return ""
+		return "", nil
 	}
 	owner, name, _ := strings.Cut(repo, "/")
 	is, _, err := gh.Issues.Get(ctx, owner, name, number)
 	if err != nil {
-		return ""
+		return "", nil
 	}
-	return is.GetTitle()
+	labels = []string{}
+	for _, l := range is.Labels {
+		labels = append(labels, l.GetName())
+	}
+	return is.GetTitle(), labels
+}
+
+// IssueLabeled keeps the board's copy of an issue's labels (bot.IssueLabels).
+func (a botBounties) IssueLabeled(ctx context.Context, repo string, issue int, label string, removed bool) error {
+	_, err := a.svc.Relabel(ctx, bounties.LabelInput{Repo: repo, Issue: issue, Label: label, Removed: removed})
+	_, err = reply(bounties.Result{}, err)
+	return err
 }
 
 func (a botBounties) Bounty(ctx context.Context, r bot.BountyRequest) (string, error) {
@@ -265,7 +277,8 @@ func (a botBounties) Bounty(ctx context.Context, r bot.BountyRequest) (string, e
 	if r.IsPR {
 		return "", bot.Refusef("bounties go on issues, not pull requests: put `/bounty $N` on the issue the work solves.")
 	}
-	return reply(a.svc.Fund(ctx, bounties.FundInput{Repo: r.Repo, Issue: r.Number, Title: a.title(ctx, r.Repo, r.Number), Sponsor: r.Actor,
+	title, labels := a.issue(ctx, r.Repo, r.Number)
+	return reply(a.svc.Fund(ctx, bounties.FundInput{Repo: r.Repo, Issue: r.Number, Title: title, Labels: labels, Sponsor: r.Actor,
 		AmountCents: r.Cents, FromPlatform: r.ActorMaintainer, Maintainer: r.ActorMaintainer, RequestKey: r.Key}))
 }
 

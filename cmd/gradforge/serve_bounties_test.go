@@ -42,7 +42,7 @@ func fakeSearch(t *testing.T, merged map[string][]int) *github.Client {
 			}
 			json.NewEncoder(w).Encode(map[string]any{"total_count": len(items), "items": items})
 		case strings.HasPrefix(r.URL.Path, "/repos/o/r/issues/"):
-			json.NewEncoder(w).Encode(map[string]any{"number": 7, "title": "Faster matmul"})
+			json.NewEncoder(w).Encode(map[string]any{"number": 7, "title": "Faster matmul", "labels": []map[string]any{{"name": "speed"}, {"name": "cuda"}}})
 		default:
 			http.NotFound(w, r)
 		}
@@ -73,8 +73,22 @@ func TestBotBountiesAdapter(t *testing.T) {
 	if err != nil || !strings.Contains(msg, "$100") {
 		t.Fatalf("maintainer /bounty: %q %v", msg, err)
 	}
-	if d, _ := svc.BountyDetail(ctx, "o/r", 7); d.Bounty.Title != "Faster matmul" || d.Bounty.PoolCents != 100_00 {
+	if d, _ := svc.BountyDetail(ctx, "o/r", 7); d.Bounty.Title != "Faster matmul" || d.Bounty.PoolCents != 100_00 || strings.Join(d.Bounty.Labels, ",") != "cuda,speed" {
 		t.Fatalf("bounty %+v", d.Bounty)
+	}
+	// Label changes on the issue reach the board (bot.IssueLabels).
+	var _ bot.IssueLabels = a
+	if err := a.IssueLabeled(ctx, "o/r", 7, "cuda", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.IssueLabeled(ctx, "o/r", 7, "good first issue", false); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := svc.BountyDetail(ctx, "o/r", 7); strings.Join(d.Bounty.Labels, ",") != "good first issue,speed" {
+		t.Fatalf("labels after labeled/unlabeled: %q", d.Bounty.Labels)
+	}
+	if err := a.IssueLabeled(ctx, "o/r", 7, "two\nlines", false); !errors.Is(err, bot.ErrRefused) {
+		t.Fatalf("a label GitHub could not send: %v, want a refusal (logged, not retried)", err)
 	}
 	r = req("sam", false, 7)
 	r.Cents = 5_00
