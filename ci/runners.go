@@ -2,6 +2,8 @@ package ci
 
 import (
 	"context"
+	"errors"
+	"strconv"
 
 	"github.com/gradforge/gradforge/runners"
 )
@@ -46,7 +48,20 @@ func (s *Service) Results() runners.Results { return results{s} }
 
 type results struct{ s *Service }
 
+// JobFinished concludes the check run of a job ci queued. A job ci did not queue (one
+// queued with `gradforge runner enqueue`, or whose run is gone) is acknowledged: there is no
+// check run to conclude, and an error would only make the queue retry it for ever.
 func (r results) JobFinished(ctx context.Context, job runners.Job, res runners.Result) error {
-	return r.s.JobFinished(ctx, JobResult{JobID: job.ID, Meta: job.Spec.Meta, Conclusion: string(res.Conclusion),
+	if _, err := strconv.ParseInt(job.Spec.Meta, 10, 64); err != nil {
+		r.s.log().InfoContext(ctx, "runner job finished; ci did not queue it, so it concludes no check run",
+			"job", job.ID, "conclusion", res.Conclusion)
+		return nil
+	}
+	err := r.s.JobFinished(ctx, JobResult{JobID: job.ID, Meta: job.Spec.Meta, Conclusion: string(res.Conclusion),
 		ExitCode: res.ExitCode, Message: res.Message, Files: res.Files})
+	if errors.Is(err, ErrUnknownRun) {
+		r.s.log().WarnContext(ctx, "runner job finished for a check run ci no longer has; acknowledged", "job", job.ID, "err", err)
+		return nil
+	}
+	return err
 }

@@ -107,6 +107,9 @@ type Job struct {
 	FinishedAt        time.Time
 	// KilledAt is when the runner signalled the job's processes after a cancel or timeout.
 	KilledAt time.Time
+	// DeliveredAt is when the finished job was handed to Results; zero until it was
+	// accepted (a failed delivery is retried with backoff).
+	DeliveredAt time.Time
 
 	deliveryAttempts int // failed deliveries to Results so far
 }

@@ -40,12 +40,13 @@ type jobRow struct {
 	CreatedAt         time.Time
 	AssignedAt        *time.Time
 	FinishedAt        *time.Time
+	DeliveredAt       *time.Time
 	DeliveryAttempts  int
 }
 
 const jobColumns = `id, dedupe_key, cancel_group, labels, repo, clone_url, head_sha, base_ref, base_sha, steps, env, meta,
 	timeout_s, trusted, max_attempts, state, attempts, runner_id, lease_until_ms, cancel_requested, cancel_reason,
-	cancel_requested_at, conclusion, exit_code, message, killed_at, log_bytes, log_truncated, created_at, assigned_at, finished_at, delivery_attempts`
+	cancel_requested_at, conclusion, exit_code, message, killed_at, log_bytes, log_truncated, created_at, assigned_at, finished_at, delivered_at, delivery_attempts`
 
 func (r jobRow) job() (Job, error) {
 	j := Job{
@@ -71,7 +72,8 @@ func (r jobRow) job() (Job, error) {
 	for _, t := range []struct {
 		dst *time.Time
 		src *time.Time
-	}{{&j.CancelRequestedAt, r.CancelRequestedAt}, {&j.KilledAt, r.KilledAt}, {&j.AssignedAt, r.AssignedAt}, {&j.FinishedAt, r.FinishedAt}} {
+	}{{&j.CancelRequestedAt, r.CancelRequestedAt}, {&j.KilledAt, r.KilledAt}, {&j.AssignedAt, r.AssignedAt}, {&j.FinishedAt, r.FinishedAt},
+		{&j.DeliveredAt, r.DeliveredAt}} {
 		if t.src != nil {
 			*t.dst = *t.src
 		}
