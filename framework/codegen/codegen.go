@@ -11,6 +11,7 @@ package codegen
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -33,9 +34,12 @@ type Expr struct {
 	View  view.Stack // Load, Const: kernel index → buffer position
 }
 
-// AST is one kernel before lowering: Value is stored to buffer 0 through Out. At most one
-// reduce appears in Value; leaves above it are indexed by the output shape, leaves below it
-// by the reduce's input shape (same rank, reduced dims of size 1 in the output).
+// AST is one kernel before lowering: Value is stored to buffer 0 through Out. Leaves above
+// the reduces are indexed by the output shape, leaves below them by the reduce's input shape
+// (same rank, reduced dims of size 1 in the output). Several reduces may appear when they
+// reduce inputs of one shape over the same axes, each reading the others as one value per
+// row; the output is then either one value per row or the rows themselves (softmax), and the
+// kernel makes one pass over each row per reduce, plus one that stores the row.
 type AST struct {
 	Value *Expr
 	Out   view.Stack
@@ -127,6 +131,7 @@ func (k *Kernel) Launch(d *Dialect) (global, local [3]int) {
 // Lower renders ast in dialect d as a kernel named after its loop sizes.
 func Lower(ast *AST, d *Dialect) *Kernel {
 	var red *Expr
+	nred := 0
 	views := map[*Expr]view.Stack{}
 	seen, pre := map[*Expr]bool{}, map[*Expr]bool{} // pre: below the reduce
 	var walk func(e *Expr, below bool)
@@ -137,6 +142,7 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 		seen[e], pre[e] = true, below
 		if e.Op.IsReduce() {
 			red, below = e, true
+			nred++
 		}
 		if e.Op == lazy.Load || e.Op == lazy.Const {
 			views[e] = e.View
@@ -149,10 +155,12 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	out := ast.Out
 	full := out.Shape()
 	isRed := make([]bool, len(full))
+	rowOut := false // the output is the rows, stored by a last pass over each
 	if red != nil {
 		full = red.Src[0].shape(views)
 		for _, a := range red.Arg.([]int) {
 			isRed[a] = full[a] != 1
+			rowOut = rowOut || (isRed[a] && out.Shape()[a] != 1)
 		}
 	}
 	// Reduced dims go innermost; every view is permuted alike.
@@ -211,8 +219,10 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	if d.GlobalID != "" && gpuMatmul(d, ast, k, views, out) { // tensor-core tiles (gpu.go)
 		return k
 	}
-	r := &renderer{d: d, views: views, full: full, ups: 1}
-	r.upDims, r.upBy, r.simdUp = upcast(d, red, views, pre, full[:ng])
+	r := &renderer{d: d, views: views, full: full, ups: 1, rows: nred > 1 || rowOut}
+	if !r.rows {
+		r.upDims, r.upBy, r.simdUp = upcast(d, red, views, pre, full[:ng])
+	}
 	k.Global = slices.Clone(k.Global)
 	for i, dim := range r.upDims {
 		k.Global[dim] /= r.upBy[i]
@@ -248,15 +258,23 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	if len(r.upDims) > 0 {
 		r.render(red) // its accumulators live outside the upcast loops of the store
 	}
-	open := r.openUp()
-	v := r.render(ast.Value)
-	idx, valid := out.Render(r.vars)
-	st := fmt.Sprintf("data0[%s] = %s;", idx, r.store(ast.Bufs[0], v))
-	if valid != "" {
-		st = fmt.Sprintf("if (%s) %s", valid, st)
+	store := func() string {
+		v := r.render(ast.Value)
+		idx, valid := out.Render(r.vars)
+		st := fmt.Sprintf("data0[%s] = %s;", idx, r.store(ast.Bufs[0], v))
+		if valid != "" {
+			st = fmt.Sprintf("if (%s) %s", valid, st)
+		}
+		return st
 	}
-	r.line(r.gpuStore(st))
-	r.closeLoops(open)
+	if rowOut { // the reduces first, then a pass over the row that stores it
+		r.hoist(ast.Value, map[*Expr]bool{})
+		r.rowLoop(d.SimdLoop, false, func() { r.line(store()) })
+	} else {
+		open := r.openUp()
+		r.line(r.gpuStore(store()))
+		r.closeLoops(open)
+	}
 	if d.GlobalID == "" {
 		for range k.Global {
 			r.indent = r.indent[2:]
@@ -321,8 +339,12 @@ type renderer struct {
 	ups     int  // outputs per step, the product of upBy
 	upDims  []int
 	upBy    []int
-	simdUp  bool     // the innermost upcast loop vectorizes (else it is unrolled into registers)
-	globals []string // module-level declarations the kernel needs (GPU split reductions)
+	simdUp  bool              // the innermost upcast loop vectorizes (else it is unrolled into registers)
+	rows    bool              // several passes over each row (several reduces, or the rows are stored)
+	cached  map[string]string // GPU row kernels: loads kept in registers across passes (gpu.go)
+	filled  map[string]bool   // cached loads already stored by an earlier pass
+	storing map[string]bool   // cached loads the current pass stores (nil: it stores none)
+	globals []string          // module-level declarations the kernel needs (GPU split reductions)
 }
 
 // openUp opens the upcast loops and returns how many it opened.
@@ -494,6 +516,8 @@ func (r *renderer) render(e *Expr) string {
 		if _, valid := r.views[e].Render(r.vars); valid != "" {
 			s = fmt.Sprintf("((%s)?%s:%s)", valid, s, r.d.Literal(0, e.DType))
 		}
+	case e.Op == lazy.Load && r.cached != nil && r.filled[r.cacheKey(e)]:
+		s = r.cached[r.cacheKey(e)] + "[rj]"
 	case e.Op == lazy.Load:
 		idx, valid := r.views[e].Render(r.vars)
 		x := fmt.Sprintf("data%d[%s]", e.Buf, idx)
@@ -504,9 +528,15 @@ func (r *renderer) render(e *Expr) string {
 			x = fmt.Sprintf("(%s)?%s:%s", valid, x, r.d.Literal(0, e.DType))
 		}
 		s = r.tmp("val", e.DType, x)
+		if key := r.cacheKey(e); r.storing != nil && r.cached[key] != "" && !r.storing[key] {
+			r.line(fmt.Sprintf("%s[rj] = %s;", r.cached[key], s))
+			r.storing[key] = true
+		}
 	case e.Op.IsReduce() && r.gpu.grouped():
+		r.hoist(e.Src[0], map[*Expr]bool{})
 		s = r.gpuReduce(e)
 	case e.Op.IsReduce():
+		r.hoist(e.Src[0], map[*Expr]bool{})
 		init := 0.0
 		if e.Op == lazy.ReduceMax {
 			init = e.DType.Min()
@@ -527,41 +557,30 @@ func (r *renderer) render(e *Expr) string {
 			r.line(fmt.Sprintf("%s = %s;", acc, lit))
 			r.closeLoops(open)
 		}
-		ng := len(r.vars) - len(r.reduceVars())
-		outer := r.mult
 		// A float max vectorizes as a plain max plus a NaN flag (OpenMP's max would drop NaN).
 		simd := r.ups == 1 && r.d.GlobalID == "" && len(r.reduceVars()) > 0
-		nan := ""
+		nan, inner := "", ""
 		if simd && e.Op == lazy.ReduceMax && e.DType.IsFloat() && r.d.SimdMax != "" {
 			nan = "nan" + strconv.Itoa(r.n)
 			r.n++
 			r.line(fmt.Sprintf("int %s = 0;", nan))
+			inner = fmt.Sprintf(r.d.SimdMax, acc, nan)
 		}
-		for i, v := range r.reduceVars() {
-			n := r.full[ng+i]
-			if i == len(r.reduceVars())-1 && simd && e.Op == lazy.Sum && r.d.SimdSum != "" {
-				r.line(fmt.Sprintf(r.d.SimdSum, acc))
+		if simd && e.Op == lazy.Sum && r.d.SimdSum != "" {
+			inner = fmt.Sprintf(r.d.SimdSum, acc)
+		}
+		r.rowLoop(inner, true, func() {
+			if nan != "" {
+				x := r.render(e.Src[0])
+				r.line(fmt.Sprintf("%s = %s>%s?%s:%s; %s |= %s!=%s;", acc, acc, x, acc, x, nan, x, x))
+			} else {
+				r.line(fmt.Sprintf("%s = %s;", acc, r.step(e, acc)))
 			}
-			if i == len(r.reduceVars())-1 && nan != "" {
-				r.line(fmt.Sprintf(r.d.SimdMax, acc, nan))
-			}
-			r.line(fmt.Sprintf("for (int %s = 0; %s < %d; %s++) {", v, v, n, v))
-			r.indent += "  "
-			r.mult *= int64(n)
-		}
-		open := r.openUp()
-		if nan != "" {
-			x := r.render(e.Src[0])
-			r.line(fmt.Sprintf("%s = %s>%s?%s:%s; %s |= %s!=%s;", acc, acc, x, acc, x, nan, x, x))
-		} else {
-			r.line(fmt.Sprintf("%s = %s;", acc, r.step(e, acc)))
-		}
-		r.flops += r.mult
-		r.closeLoops(open + len(r.reduceVars()))
+			r.flops += r.mult
+		})
 		if nan != "" {
 			r.line(fmt.Sprintf("if (%s) %s = %s;", nan, acc, r.d.NaN))
 		}
-		r.mult = outer
 		s = acc
 	default:
 		src := make([]string, len(e.Src))
@@ -575,6 +594,50 @@ func (r *renderer) render(e *Expr) string {
 	}
 	r.memo[e] = s
 	return s
+}
+
+// hoist renders the reduces inside e, so that a loop using their per-row values comes after
+// the loops that compute them.
+func (r *renderer) hoist(e *Expr, seen map[*Expr]bool) {
+	if _, ok := r.memo[e]; ok || seen[e] {
+		return
+	}
+	seen[e] = true
+	if e.Op.IsReduce() {
+		r.render(e)
+		return
+	}
+	for _, s := range e.Src {
+		r.hoist(s, seen)
+	}
+}
+
+// rowLoop renders body inside the loops over the reduce dims: nested loops (inner precedes
+// the innermost, then the upcast loops), or on a grouped GPU plan one loop strided over the
+// block's threads (gpu.go). Values computed in the loop depend on the reduce index, so body
+// gets its own memo table and nothing after the loop reuses them. reduce says whether body
+// accumulates (so its loads are worth keeping for a later pass).
+func (r *renderer) rowLoop(inner string, reduce bool, body func()) {
+	outer, saved := r.mult, r.memo
+	r.memo = maps.Clone(saved)
+	if r.gpu.grouped() {
+		r.gpuRowLoop(reduce, body)
+	} else {
+		ng := len(r.vars) - len(r.reduceVars())
+		for i, v := range r.reduceVars() {
+			n := r.full[ng+i]
+			if i == len(r.reduceVars())-1 && inner != "" {
+				r.line(inner)
+			}
+			r.line(fmt.Sprintf("for (int %s = 0; %s < %d; %s++) {", v, v, n, v))
+			r.indent += "  "
+			r.mult *= int64(n)
+		}
+		open := r.openUp()
+		body()
+		r.closeLoops(open + len(r.reduceVars()))
+	}
+	r.memo, r.mult = saved, outer
 }
 
 func (r *renderer) reduceVars() []string {
@@ -638,6 +701,9 @@ func (r *renderer) alu(e *Expr, s []string, vt string) string {
 	case lazy.Cast:
 		if e.DType == dtype.Bool {
 			return "(" + s[0] + "!=0)"
+		}
+		if c, ok := r.d.Convert[e.DType]; ok { // 16-bit floats compute in float; a cast rounds
+			return c[0] + "(" + c[1] + "((float)" + s[0] + "))"
 		}
 		return "((" + vt + ")" + s[0] + ")"
 	case lazy.Bitcast:

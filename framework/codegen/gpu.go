@@ -2,6 +2,8 @@ package codegen
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +21,10 @@ import (
 //   - group: one block per output; its threads stride over the reduce range (neighbouring
 //     threads read neighbouring elements) and combine through shared memory. Row-wise
 //     reductions (softmax's max and sum) read each row once, coalesced.
+//   - rows: a kernel that passes over each row several times (softmax: max, sum, store) is
+//     grouped with up to 1024 threads per row, whatever the number of rows, and where the
+//     row is at most 32 elements per thread the first pass keeps its loads in registers for
+//     the later ones: the row is read from memory once.
 //   - split: few outputs over a huge range (a full sum): several blocks per output each
 //     reduce a slice, write a partial to module memory, and the last block to finish (an
 //     atomic counter) combines the partials and stores. One launch, the whole GPU busy.
@@ -29,6 +35,7 @@ type gpuPlan struct {
 	out    int // outputs
 	per    int // outputs per thread (thread mode), gpuPer apart so each load stays coalesced
 	red    int // reduce elements per output
+	cache  int // rows: elements per thread kept in registers across passes (0: none)
 	kernel string
 }
 
@@ -47,6 +54,8 @@ const (
 	gpuSplitMaxOut    = 64
 	gpuSplitMinReduce = 1 << 16
 	gpuThreads        = 256
+	gpuRowThreads     = 1024
+	gpuRowCache       = 32 // most elements per thread kept in registers
 	gpuFewOutputs     = 4096
 	gpuPerMin         = 1 << 20 // outputs from which elementwise threads take several
 )
@@ -57,8 +66,9 @@ var gpuPer = 4
 // planGPU picks the mode. contiguous says whether every load walks the innermost reduce dim
 // with stride 0 or 1, so that a block's threads striding over it read neighbouring memory;
 // when they would not (a matmul's column operand), one thread per output is kept unless the
-// outputs are too few to fill the GPU.
-func planGPU(d *Dialect, global, reduce []int, contiguous bool) *gpuPlan {
+// outputs are too few to fill the GPU. rows says the kernel passes over each row several
+// times: it is never split (the passes need the whole row's result).
+func planGPU(d *Dialect, global, reduce []int, contiguous, rows bool) *gpuPlan {
 	p := &gpuPlan{out: view.Prod(global), red: view.Prod(reduce), local: gpuThreads}
 	p.per = 1
 	if len(reduce) == 0 && p.out >= gpuPerMin {
@@ -68,6 +78,16 @@ func planGPU(d *Dialect, global, reduce []int, contiguous bool) *gpuPlan {
 		p.per = gpuPer
 	}
 	switch {
+	case rows && contiguous && p.red >= 32:
+		p.mode, p.local = gpuGroup, gpuRowThreads
+		for p.local > 32 && p.local*16 > p.red {
+			p.local /= 2
+		}
+		if k := (p.red + p.local - 1) / p.local; k <= gpuRowCache {
+			p.cache = k
+		}
+	case rows:
+		p.mode = gpuThread
 	case len(reduce) == 0 || p.red < gpuGroupMinReduce || p.out > gpuGroupMaxOut || (!contiguous && p.out > gpuFewOutputs):
 		p.mode = gpuThread
 	case d.Atomics && p.out <= gpuSplitMaxOut && p.red >= gpuSplitMinReduce:
@@ -106,10 +126,13 @@ func (r *renderer) gpuBegin(k *Kernel, ng int) {
 			contiguous = contiguous && st[len(st)-1] <= 1
 		}
 	}
-	p := planGPU(r.d, k.Global, k.Reduce, contiguous)
+	p := planGPU(r.d, k.Global, k.Reduce, contiguous, r.rows)
 	p.kernel = k.Name
 	r.gpu = p
 	k.Grid, k.Block = p.launch()
+	if p.cache > 0 {
+		r.cacheLoads()
+	}
 	switch p.mode {
 	case gpuThread:
 		if p.per == 1 {
@@ -190,37 +213,11 @@ func (r *renderer) gpuReduce(e *Expr) string {
 		return r.maxOf(t, a, b)
 	}
 	acc := r.tmp("acc", t, r.d.Literal(init, t))
-	start, step := "lid", strconv.Itoa(p.local)
-	if p.mode == gpuSplit {
-		start, step = fmt.Sprintf("part * %d + lid", p.local), strconv.Itoa(p.local*p.parts)
-	}
-	r.line("#pragma unroll 4")
-	r.line(fmt.Sprintf("for (int ridx = %s; ridx < %d; ridx += %s) {", start, p.red, step))
-	r.indent += "  "
-	outer := r.mult
-	r.mult *= int64(p.red)
-	ng := len(r.vars) - len(r.reduceVars())
-	div := 1
-	for i := len(r.reduceVars()) - 1; i >= 0; i-- {
-		n := r.full[ng+i]
-		r.line(fmt.Sprintf("int %s = %s;", r.reduceVars()[i], unflatten("ridx", div, n, i == 0)))
-		div *= n
-	}
-	// The loop body's values depend on the reduce index; keep them out of the memo table so
-	// that nothing after the loop reuses them.
-	saved := r.memo
-	r.memo = map[*Expr]string{}
-	for k, v := range saved {
-		r.memo[k] = v
-	}
-	x := r.step(e, acc)
-	r.memo = saved
-	r.line(fmt.Sprintf("%s = %s;", acc, x))
-	r.flops += r.mult
-	r.indent = r.indent[2:]
-	r.line("}")
-	r.mult = outer
-	r.blockReduce(acc, vt, combine)
+	r.rowLoop("", true, func() {
+		r.line(fmt.Sprintf("%s = %s;", acc, r.step(e, acc)))
+		r.flops += r.mult
+	})
+	r.blockReduce(acc, vt, r.d.Literal(init, t), combine)
 	if p.mode != gpuSplit {
 		return acc
 	}
@@ -240,19 +237,105 @@ func (r *renderer) gpuReduce(e *Expr) string {
 	r.line(fmt.Sprintf("%s = %s;", acc, r.d.Literal(init, t)))
 	r.line(fmt.Sprintf("for (int i = lid; i < %d; i += %d) %s = %s;", p.parts, p.local, acc,
 		combine(acc, fmt.Sprintf("((volatile %s *)gf_part_%s)[gid * %d + i]", vt, name, p.parts))))
-	r.blockReduce(acc, vt, combine)
+	r.blockReduce(acc, vt, r.d.Literal(init, t), combine)
 	r.line(fmt.Sprintf("if (lid == 0) gf_count_%s[gid] = 0u;", name))
 	r.globals = append(r.globals, fmt.Sprintf("__device__ %s gf_part_%s[%d];\n__device__ unsigned gf_count_%s[%d];\n",
 		vt, name, p.out*p.parts, name, p.out))
 	return acc
 }
 
-// blockReduce combines acc across the block through shared memory (a tree over the threads)
-// and leaves the result in acc in every thread.
-func (r *renderer) blockReduce(acc, vt string, combine func(a, b string) string) {
+// gpuRowLoop opens the loop of a grouped plan over the reduce range, each thread striding by
+// the block (and the split's blocks), renders body in it and closes it. With a register cache
+// the loop runs a fixed count, fully unrolled, so that the cache arrays index by constants.
+func (r *renderer) gpuRowLoop(reduce bool, body func()) {
+	p := r.gpu
+	close := "}"
+	if p.cache > 0 {
+		r.line("#pragma unroll")
+		r.line(fmt.Sprintf("for (int rj = 0; rj < %d; rj++) {", p.cache))
+		r.line(fmt.Sprintf("  int ridx = lid + rj * %d;", p.local))
+		if p.red%p.local != 0 {
+			r.line(fmt.Sprintf("  if (ridx < %d) {", p.red))
+			r.indent += "  "
+			close = "}}"
+		}
+	} else {
+		start, step := "lid", strconv.Itoa(p.local)
+		if p.mode == gpuSplit {
+			start, step = fmt.Sprintf("part * %d + lid", p.local), strconv.Itoa(p.local*p.parts)
+		}
+		r.line("#pragma unroll 4")
+		r.line(fmt.Sprintf("for (int ridx = %s; ridx < %d; ridx += %s) {", start, p.red, step))
+	}
+	r.indent += "  "
+	r.mult *= int64(p.red)
+	ng := len(r.vars) - len(r.reduceVars())
+	div := 1
+	for i := len(r.reduceVars()) - 1; i >= 0; i-- {
+		n := r.full[ng+i]
+		r.line(fmt.Sprintf("int %s = %s;", r.reduceVars()[i], unflatten("ridx", div, n, i == 0)))
+		div *= n
+	}
+	stored := map[string]bool{}
+	r.storing = stored
+	if !reduce {
+		r.storing = nil
+	}
+	body()
+	r.storing = nil
+	maps.Copy(r.filled, stored)
+	r.indent = r.indent[len(close)*2:]
+	r.line(close)
+}
+
+// cacheLoads declares one register array per load that moves along the row: the first pass
+// that reads it stores what it loaded (the compiler drops the array where no later pass
+// reads it), and later passes read the registers instead of memory.
+func (r *renderer) cacheLoads() {
+	r.cached, r.filled = map[string]string{}, map[string]bool{}
+	types := map[string]dtype.DType{}
+	ng := len(r.vars) - len(r.reduceVars())
+	for e, s := range r.views {
+		v := s.Views[len(s.Views)-1]
+		for d := ng; d < len(v.Shape) && e.Op == lazy.Load; d++ {
+			if v.Shape[d] > 1 && v.Strides[d] != 0 {
+				types[r.cacheKey(e)] = e.DType
+			}
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(types)) { // sorted: the same AST, the same source
+		name := "rc" + strconv.Itoa(r.n)
+		r.n++
+		r.cached[key] = name
+		r.line(fmt.Sprintf("%s %s[%d];", r.d.valueType(types[key]), name, r.gpu.cache))
+	}
+}
+
+// cacheKey names what a load reads: loads of the same buffer through the same view in
+// different passes (the output's frame and the reduce's) read the same values.
+func (r *renderer) cacheKey(e *Expr) string { return strconv.Itoa(e.Buf) + r.views[e].Key() }
+
+// blockReduce combines acc across the block and leaves the result in acc in every thread:
+// on CUDA, for the types its warp shuffles move, within each warp by shuffles, then the
+// warps' partials through shared memory (one barrier); elsewhere as a tree over the threads
+// in shared memory (a barrier per level, ten for 1024 threads).
+func (r *renderer) blockReduce(acc, vt, init string, combine func(a, b string) string) {
 	l := r.gpu.local
 	buf := "gf_red" + strconv.Itoa(r.n)
 	r.n++
+	if r.d.Name == "cuda" && (vt == "float" || vt == "int" || vt == "long long") {
+		// Every lane shuffles (the value goes through a temporary: the combine reads it twice).
+		warp := func() {
+			r.line(fmt.Sprintf("for (int o = 16; o > 0; o >>= 1) { %s w = __shfl_xor_sync(0xffffffffu, %s, o); %s = %s; }", vt, acc, acc, combine(acc, "w")))
+		}
+		warp()
+		r.line(fmt.Sprintf("__shared__ %s %s[%d];", vt, buf, l/32))
+		r.line(fmt.Sprintf("if ((lid & 31) == 0) %s[lid >> 5] = %s;", buf, acc))
+		r.line(r.d.Barrier)
+		r.line(fmt.Sprintf("%s = (lid & 31) < %d ? %s[lid & 31] : %s;", acc, l/32, buf, init))
+		warp()
+		return
+	}
 	r.line(fmt.Sprintf("%s %s %s[%d];", r.d.Shared, vt, buf, l))
 	r.line(fmt.Sprintf("%s[lid] = %s;", buf, acc))
 	r.line(r.d.Barrier)

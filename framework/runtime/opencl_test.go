@@ -404,3 +404,66 @@ func TestCLMatmulTiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCLRowKernels runs reduces that share their rows with the kernel (softmax's max, sum
+// and store in one kernel) through the OpenCL dialect and compares with the CPU: rows kept
+// in registers (ragged and exact), rows too long for registers, rows that are columns (one
+// work-item per row), several reduces with one value per row out, padding and float16.
+func TestCLRowKernels(t *testing.T) {
+	openCL(t)
+	if _, err := rt.Get("CPU"); err != nil {
+		t.Skipf("no CPU backend to compare with: %v", err)
+	}
+	for _, c := range []struct {
+		name  string
+		shape []int
+		f     func(x *tensor.Tensor) *tensor.Tensor
+	}{
+		{"softmax, ragged rows in registers", []int{33, 1000}, func(x *tensor.Tensor) *tensor.Tensor { return x.Softmax(1) }},
+		{"log softmax, rows in registers", []int{1024, 512}, func(x *tensor.Tensor) *tensor.Tensor { return x.LogSoftmax(1) }},
+		{"softmax, rows too long for registers", []int{1024, 33000}, func(x *tensor.Tensor) *tensor.Tensor { return x.Softmax(1) }},
+		{"softmax over columns", []int{300, 70}, func(x *tensor.Tensor) *tensor.Tensor { return x.Softmax(0) }},
+		{"variance, one value per row", []int{50, 1000}, func(x *tensor.Tensor) *tensor.Tensor { return x.Var(1) }},
+		{"normalised rows of a padded input", []int{20, 300}, func(x *tensor.Tensor) *tensor.Tensor {
+			p := x.Pad([][2]int{{0, 0}, {3, 5}}).Exp()
+			return p.Sub(p.Mean(1).Unsqueeze(1)).Div(p.Std(1).Add(1).Unsqueeze(1))
+		}},
+		{"float16 softmax", []int{64, 700}, func(x *tensor.Tensor) *tensor.Tensor {
+			return x.Cast(dtype.Float16).Softmax(1).Cast(dtype.Float32)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := make([]float32, c.shape[0]*c.shape[1])
+			for i := range v {
+				v[i] = float32((i*7919)%1013)/100 - 5
+			}
+			run := func(dev string) []float64 {
+				t.Helper()
+				var out []float64
+				err := tensor.Try(func() {
+					x, err := tensor.FromSlice(v, c.shape...).To(dev)
+					if err != nil {
+						panic(err)
+					}
+					y := c.f(x)
+					if n := len(schedule.Create(y.Node()).Items); dev == "CL" && n != 1 {
+						t.Errorf("%d kernels, want 1", n)
+					}
+					if out, err = y.Float64s(); err != nil {
+						panic(err)
+					}
+				})
+				if err != nil {
+					t.Fatalf("%s: %v", dev, err)
+				}
+				return out
+			}
+			got, want := run("CL"), run("CPU")
+			for i := range want {
+				if g, w := got[i], want[i]; !(math.Abs(g-w) <= 2e-3*(1+math.Abs(w))) {
+					t.Fatalf("element %d: CL %v, CPU %v", i, g, w)
+				}
+			}
+		})
+	}
+}

@@ -2,8 +2,11 @@
 // everything around them; a reduce fuses with the elementwise ops feeding it and the
 // elementwise ops after it, as long as nothing between the reduce and the kernel's output
 // moves data other than by reshaping. A node gets its own buffer only when it must: it was
-// asked for, it is a reduce with several consumers or behind a movement op, it is the second
-// reduce of a kernel, or it is marked Contiguous.
+// asked for, it is a reduce with several consumers, it is marked Contiguous, or it is a reduce
+// behind a movement op or the second reduce of a kernel that does not reduce the same rows.
+// Reduces of the same rows share one kernel, one after the other (softmax's max, its sum of
+// exponentials, then the normalised row), so a row is read from memory once per kernel, not
+// once per reduce.
 package schedule
 
 import (
@@ -117,12 +120,12 @@ func (sc *scheduler) kernel(root *lazy.Node) {
 		sc.s.Uploads = append(sc.s.Uploads, root)
 		return
 	}
-	k := &builder{sc: sc, root: root, memo: map[string]*codegen.Expr{}, bufs: map[*lazy.Node]int{}, safe: map[*lazy.Node]bool{}}
+	k := &builder{sc: sc, root: root, memo: map[string]*codegen.Expr{}, bufs: map[*lazy.Node]int{}, safe: map[*lazy.Node]bool{}, reds: map[*lazy.Node]*codegen.Expr{}}
 	it := &Item{Out: root}
 	k.it = it
 	val := k.build(root, nil, 0)
 	out := view.Contiguous(root.Shape...)
-	if k.red != nil && !slices.Equal(root.Shape, k.red.Shape) { // a reshape sat between reduce and output
+	if k.red != nil && !k.row && !slices.Equal(root.Shape, k.red.Shape) { // a reshape sat between reduce and output
 		for _, e := range k.post {
 			e.View = e.View.Reshape(k.red.Shape)
 		}
@@ -139,7 +142,9 @@ type builder struct {
 	sc   *scheduler
 	root *lazy.Node
 	it   *Item
-	red  *lazy.Node
+	red  *lazy.Node // the first reduce; the others reduce the same rows
+	row  bool       // the output is the rows themselves, not one value per row
+	reds map[*lazy.Node]*codegen.Expr
 	memo map[string]*codegen.Expr
 	bufs map[*lazy.Node]int
 	post []*codegen.Expr // leaves indexed by the output frame
@@ -165,8 +170,13 @@ func (k *builder) build(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.Ex
 }
 
 func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.Expr {
-	if n != k.root && n.Op.IsReduce() && !k.sc.own[n] && (k.red != nil || !onlyReshapes(moves)) {
-		k.sc.own[n] = true
+	if n != k.root && n.Op.IsReduce() && !k.sc.own[n] && !n.Realized() {
+		switch {
+		case k.sameRows(n, moves, frame):
+			return k.reduce(n)
+		case k.red != nil || !onlyReshapes(moves):
+			k.sc.own[n] = true
+		}
 	}
 	switch {
 	case n.Realized() || n.Op == lazy.Load || (n != k.root && k.sc.own[n]):
@@ -199,14 +209,69 @@ func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.E
 	case n.Op == lazy.Contiguous:
 		return k.build(n.Src[0], moves, frame)
 	case n.Op.IsReduce():
-		k.red = n
-		return &codegen.Expr{Op: n.Op, DType: n.DType, Arg: n.Arg, Src: []*codegen.Expr{k.build(n.Src[0], nil, 1)}}
+		return k.reduce(n)
 	}
 	e := &codegen.Expr{Op: n.Op, DType: n.DType, Arg: n.Arg}
 	for _, s := range n.Src {
 		e.Src = append(e.Src, k.build(s, moves, frame))
 	}
 	return e
+}
+
+// reduce returns n's expression, built once per kernel however many ways it is reached.
+func (k *builder) reduce(n *lazy.Node) *codegen.Expr {
+	if e, ok := k.reds[n]; ok {
+		return e
+	}
+	if k.red == nil {
+		k.red = n
+	}
+	e := &codegen.Expr{Op: n.Op, DType: n.DType, Arg: n.Arg}
+	k.reds[n] = e
+	e.Src = []*codegen.Expr{k.build(n.Src[0], nil, 1)}
+	return e
+}
+
+// sameRows reports whether the reduce n can be computed in this kernel beside its other
+// reduces: it reduces an input of the same shape over the same axes, and moves show it as one
+// value per row, broadcast along the row (frame 1, or an output that is the rows) or as the
+// output's own value per row. With no reduce yet, a reduce broadcast over an output of its
+// input's shape makes the kernel one that writes whole rows.
+func (k *builder) sameRows(n *lazy.Node, moves []*lazy.Node, frame int) bool {
+	in := n.Src[0].Shape
+	rows := view.Prod(n.Shape)
+	if rows < 1024 && view.Prod(in)/max(rows, 1) > 4096 {
+		// Few long rows: a GPU spreads each separate reduce over many blocks, and the
+		// elementwise pass over all its threads, which one block per row cannot match.
+		return false
+	}
+	st := view.Contiguous(n.Shape...)
+	for i := len(moves) - 1; i >= 0; i-- {
+		st = Move(st, moves[i])
+	}
+	broadcast := st.Key() == view.Contiguous(n.Shape...).Expand(in).Key()
+	if k.red == nil {
+		k.row = frame == 0 && slices.Equal(in, k.root.Shape) && broadcast && len(reduced(n)) > 0
+		return k.row
+	}
+	if !slices.Equal(in, k.red.Src[0].Shape) || !slices.Equal(reduced(n), reduced(k.red)) {
+		return false
+	}
+	if frame == 1 || k.row {
+		return broadcast
+	}
+	return slices.Equal(n.Shape, k.red.Shape) && onlyReshapes(moves)
+}
+
+// reduced lists the axes a reduce shrinks (reducing a dim of size 1 changes nothing).
+func reduced(n *lazy.Node) []int {
+	var axes []int
+	for i, d := range n.Src[0].Shape {
+		if d != n.Shape[i] {
+			axes = append(axes, i)
+		}
+	}
+	return axes
 }
 
 // costly reports whether recomputing n per use costs more than a load: it has at least
@@ -216,7 +281,8 @@ func (k *builder) costly(n *lazy.Node) bool {
 	ops := 0
 	var count func(n *lazy.Node)
 	count = func(n *lazy.Node) {
-		if seen[n] || ops >= 4 || n.Realized() || n.Op == lazy.Load || n.Op == lazy.Const || (n != k.root && k.sc.own[n]) {
+		// A reduce is read as a buffer or a per-row value, never recomputed per use.
+		if seen[n] || ops >= 4 || n.Realized() || n.Op == lazy.Load || n.Op == lazy.Const || n.Op.IsReduce() || (n != k.root && k.sc.own[n]) {
 			return
 		}
 		seen[n] = true

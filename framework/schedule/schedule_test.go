@@ -82,7 +82,7 @@ func TestScheduleOrder(t *testing.T) {
 	a := load(1, 2, 3, 4)
 	sum := &lazy.Node{Op: lazy.Sum, DType: dtype.Float32, Src: []*lazy.Node{a}, Arg: []int{0}, Shape: []int{1}, Device: "CPU"}
 	bcast := &lazy.Node{Op: lazy.Expand, DType: dtype.Float32, Src: []*lazy.Node{sum}, Arg: []int{4}, Shape: []int{4}, Device: "CPU"}
-	out := binary2(lazy.Mul, a, bcast)
+	out := binary2(lazy.Add, binary2(lazy.Mul, a, bcast), bcast) // the sum is used twice: its own kernel
 	s := Create(out)
 	if len(s.Items) != 2 || s.Items[0].Out != sum || s.Items[1].Out != out || len(s.Uploads) != 1 {
 		t.Fatalf("want upload, sum kernel, then the product; got %v", s)
@@ -90,7 +90,7 @@ func TestScheduleOrder(t *testing.T) {
 	if err := Realize(out); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, out); got[3] != 40 {
-		t.Fatalf("a*sum(a) = %v", got)
+	if got := read(t, out); got[3] != 50 {
+		t.Fatalf("a*sum(a)+sum(a) = %v", got)
 	}
 }

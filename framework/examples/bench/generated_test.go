@@ -49,6 +49,16 @@ func TestGeneratedKernelsMatchCPU(t *testing.T) {
 		{"variance", []int{50, 1000}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.Var(1) }, 1e-4},
 		{"softmax", []int{33, 1000}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.Softmax(-1) }, 1e-5},
 		{"log softmax", []int{7, 70000}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.LogSoftmax(-1) }, 1e-5},
+		{"softmax, one kernel, rows in registers", []int{1024, 4096}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.Softmax(-1) }, 1e-5},
+		{"softmax, one kernel, ragged rows", []int{1100, 1000}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.Softmax(-1) }, 1e-5},
+		{"softmax, one kernel, rows too long for registers", []int{1024, 40000}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.Softmax(-1) }, 1e-5},
+		{"softmax over columns, one thread per row", []int{300, 70}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor { return x.Softmax(0) }, 1e-5},
+		{"normalised rows, one kernel", []int{2048, 768}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor {
+			return x.Sub(x.Mean(1).Unsqueeze(1)).Div(x.Var(1).Add(1e-5).Sqrt().Unsqueeze(1))
+		}, 1e-4},
+		{"int64 and int32 row sums, warp shuffles", []int{64, 4099}, []int{1}, func(x, _ *tensor.Tensor) *tensor.Tensor {
+			return x.Mul(100).Cast(dtype.Int64).Sum(1).Cast(dtype.Float32).Add(x.Mul(100).Cast(dtype.Int32).Max(1).Cast(dtype.Float32))
+		}, 1e-6},
 		{"matmul", []int{65, 300}, []int{300, 33}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y) }, 1e-4},
 		{"matmul float16", []int{64, 512}, []int{512, 48}, func(x, y *tensor.Tensor) *tensor.Tensor {
 			return x.Cast(dtype.Float16).Matmul(y.Cast(dtype.Float16)).Cast(dtype.Float32)
