@@ -146,8 +146,13 @@ func TestJobLimits(t *testing.T) {
 	f := newForge(t, dbtest.SQLite(t))
 	_, cred := f.register(t, "limited", "linux")
 	agentLog := &syncBuffer{}
-	a := &Agent{Client: &Client{URL: f.url, Credential: cred}, Info: Info{Name: "limited", Labels: []string{"linux"}},
-		WorkDir: filepath.Join(t.TempDir(), "work"), KillGrace: 500 * time.Millisecond, Wait: 5 * time.Second,
+	work := filepath.Join(t.TempDir(), "work")
+	for d := work; d != "/" && d != os.TempDir(); d = filepath.Dir(d) { // untrusted jobs run as nobody
+		os.MkdirAll(d, 0o755)
+		os.Chmod(d, 0o755)
+	}
+	a := &Agent{Client: &Client{URL: f.url, Credential: cred}, Info: Info{Name: "limited", Labels: []string{"linux"}, AllowUntrusted: true},
+		WorkDir: work, KillGrace: 500 * time.Millisecond, Wait: 5 * time.Second,
 		LogEvery: 50 * time.Millisecond, Limits: lim, Log: slog.New(slog.NewTextHandler(agentLog, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -156,12 +161,13 @@ func TestJobLimits(t *testing.T) {
 		cancel()
 		<-done
 	})
+	src := newSource(t)
+	f.q.SetCloneCredentials(src)
 	job := func(key string, steps ...Step) Job {
 		t.Helper()
-		src := newSource(t)
-		f.q.SetCloneCredentials(src)
+		trusted := !strings.HasPrefix(key, "untrusted")
 		j, err := f.q.Enqueue(context.Background(), Spec{Key: key, Labels: []string{"linux"}, Repo: "owner/repo", CloneURL: src.url,
-			HeadSHA: src.head, Steps: steps, Trusted: true, Timeout: 2 * time.Minute})
+			HeadSHA: src.head, Steps: steps, Trusted: trusted, Timeout: 2 * time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,6 +184,12 @@ func TestJobLimits(t *testing.T) {
 	}
 	if !strings.Contains(log, "OOM-killed") || !strings.Contains(log, "limits set by the runner's owner: memory 64MiB, cpus 1, pids 32") {
 		t.Errorf("log of the job past its memory limit:\n%s", log)
+	}
+
+	// An untrusted job runs as another user and sandboxed, and still enters its cgroup.
+	got = job("untrusted oom", Step{"allocate 512 MiB", `head -c 512m /dev/zero | tail | wc -c`})
+	if got.Conclusion != Failure || !strings.Contains(got.Message, "OOM-killed") {
+		t.Errorf("untrusted job past its memory limit: %s: %s\n%s", got.Conclusion, got.Message, logText(t, f.q, got.ID, 0))
 	}
 
 	got = job("fits", Step{"allocate 8 MiB", `head -c 8m /dev/zero | tail | wc -c`},

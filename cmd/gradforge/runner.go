@@ -177,8 +177,8 @@ its memory limit is OOM-killed and fails, saying so in its log.`,
 					return fmt.Errorf("--job-memory: %w", err)
 				}
 			}
-			if lim.CPUs < 0 || lim.PIDs < 0 {
-				return errors.New("--job-cpus and --job-pids must not be negative")
+			if lim.CPUs < 0 || lim.CPUs > 0 && lim.CPUs < 0.01 || lim.PIDs < 0 {
+				return errors.New("--job-cpus must be 0 (no cap) or at least 0.01, and --job-pids not negative")
 			}
 			ls := cfg.Labels
 			if labels != "" {
