@@ -116,7 +116,8 @@ func (r Run) Table() (columns []string, rows [][]string, err error) {
 			rows = append(rows, []string{f.Family, strconv.Itoa(f.Pass + f.Fail + f.Skip), strconv.Itoa(f.Pass), strconv.Itoa(f.Fail),
 				strconv.Itoa(f.Skip), fmt.Sprintf("%.3g", f.WorstFwd), fmt.Sprintf("%.3g", f.WorstBwd)})
 		}
-		return []string{"family", "cases", "pass", "fail", "skip", "worst fwd abs err", "worst bwd abs err"}, rows, nil
+		fwd, bwd := rep.worstHeaders()
+		return []string{"family", "cases", "pass", "fail", "skip", fwd, bwd}, rows, nil
 	}
 	return nil, nil, nil
 }

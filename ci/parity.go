@@ -25,6 +25,8 @@ type ParityCase struct {
 	FwdMaxRel float64 `json:"fwd_max_rel"`
 	BwdMaxAbs float64 `json:"bwd_max_abs"`
 	BwdMaxRel float64 `json:"bwd_max_rel"`
+	FwdTol    float64 `json:"fwd_tol_used"` // worst element's error over its tolerance (≤ 1 passes)
+	BwdTol    float64 `json:"bwd_tol_used"`
 	Ms        float64 `json:"ms"`
 	Error     string  `json:"error,omitempty"`
 	// Where the case is declared, found in the head's testops sources (for annotations).
@@ -188,12 +190,30 @@ func (c ParityCase) family() string {
 type familyRow struct {
 	Family           string
 	Pass, Fail, Skip int
-	WorstFwd         float64 // largest forward max abs error among its cases
-	WorstBwd         float64
+	WorstFwd         float64 // largest share of its tolerance a case's forward error used
+	WorstBwd         float64 // (largest absolute error for reports from before tol_used)
+}
+
+// worstHeaders name the family table's error columns: the share of the tolerance used, which
+// compares across families, or absolute errors for a report written before that was recorded.
+func (r *ParityReport) worstHeaders() (fwd, bwd string) {
+	if r.tolUsed() {
+		return "worst fwd err/tol", "worst bwd err/tol"
+	}
+	return "worst fwd abs err", "worst bwd abs err"
+}
+
+func (r *ParityReport) tolUsed() bool {
+	for _, c := range r.Cases {
+		if c.FwdTol > 0 || c.BwdTol > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *ParityReport) families() []familyRow {
-	rows := map[string]*familyRow{}
+	rows, tol := map[string]*familyRow{}, r.tolUsed()
 	for _, c := range r.Cases {
 		f := c.family()
 		row := rows[f]
@@ -209,8 +229,12 @@ func (r *ParityReport) families() []familyRow {
 		case "skip":
 			row.Skip++
 		}
-		row.WorstFwd = math.Max(row.WorstFwd, finite(c.FwdMaxAbs))
-		row.WorstBwd = math.Max(row.WorstBwd, finite(c.BwdMaxAbs))
+		fwd, bwd := c.FwdMaxAbs, c.BwdMaxAbs
+		if tol {
+			fwd, bwd = c.FwdTol, c.BwdTol
+		}
+		row.WorstFwd = math.Max(row.WorstFwd, finite(fwd))
+		row.WorstBwd = math.Max(row.WorstBwd, finite(bwd))
 	}
 	out := make([]familyRow, 0, len(rows))
 	for _, row := range rows {
@@ -254,7 +278,8 @@ func (r *ParityReport) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s**\n\n", r.Title())
 	fmt.Fprintf(&b, "Device `%s`, PyTorch `%s`, `TESTOPS_SEED=%d`.\n\n", r.Device, r.Torch, r.Seed)
-	b.WriteString("| family | cases | pass | fail | skip | worst fwd abs err | worst bwd abs err |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fwd, bwd := r.worstHeaders()
+	fmt.Fprintf(&b, "| family | cases | pass | fail | skip | %s | %s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n", fwd, bwd)
 	for _, f := range r.families() {
 		fail := strconv.Itoa(f.Fail)
 		if f.Fail > 0 {
@@ -286,9 +311,10 @@ func oneLine(s string) string {
 
 // WriteText prints the family table and failing cases for a terminal.
 func (r *ParityReport) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "%-16s %6s %6s %6s %6s %12s %12s\n", "family", "cases", "pass", "fail", "skip", "worst fwd", "worst bwd")
+	fwd, bwd := r.worstHeaders()
+	fmt.Fprintf(w, "%-16s %6s %6s %6s %6s %18s %18s\n", "family", "cases", "pass", "fail", "skip", fwd, bwd)
 	for _, f := range r.families() {
-		fmt.Fprintf(w, "%-16s %6d %6d %6d %6d %12.3g %12.3g\n", f.Family, f.Pass+f.Fail+f.Skip, f.Pass, f.Fail, f.Skip, f.WorstFwd, f.WorstBwd)
+		fmt.Fprintf(w, "%-16s %6d %6d %6d %6d %18.3g %18.3g\n", f.Family, f.Pass+f.Fail+f.Skip, f.Pass, f.Fail, f.Skip, f.WorstFwd, f.WorstBwd)
 	}
 	for _, c := range r.Failed() {
 		at := ""

@@ -227,3 +227,25 @@ func TestLocateGeneratedNames(t *testing.T) {
 		t.Errorf("an unlocated case is annotated at testops/doc.go:1, got %+v", a)
 	}
 }
+
+// The family table compares errors as shares of each case's tolerance, so a family of large
+// values (exp of big inputs) does not look worse than one of small values; reports from
+// before tol_used was recorded keep their absolute errors, labelled as such.
+func TestParityWorstErrorColumns(t *testing.T) {
+	rep := &ParityReport{Device: "CUDA", Seed: 1, Cases: []ParityCase{
+		{Name: "exp_big", Family: "unary", Status: "pass", FwdMaxAbs: 1.9e22, FwdTol: 0.25},
+		{Name: "add", Family: "binary", Status: "pass", FwdMaxAbs: 2e-7, FwdTol: 0.02, BwdTol: 0.5},
+	}}
+	md := rep.Markdown()
+	for _, want := range []string{"| worst fwd err/tol | worst bwd err/tol |", "| unary | 1 | 1 | 0 | 0 | 0.25 | 0 |", "| binary | 1 | 1 | 0 | 0 | 0.02 | 0.5 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+	for i := range rep.Cases {
+		rep.Cases[i].FwdTol, rep.Cases[i].BwdTol = 0, 0
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "| worst fwd abs err |") || !strings.Contains(md, "| unary | 1 | 1 | 0 | 0 | 1.9e+22 |") {
+		t.Errorf("an old report keeps absolute errors:\n%s", md)
+	}
+}

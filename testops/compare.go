@@ -39,8 +39,12 @@ func decode(b Blob) []float64 {
 // Diff is how far the framework's values are from PyTorch's.
 type Diff struct {
 	MaxAbs, MaxRel float64
-	Bad            int    // elements outside atol + rtol·|want|
-	First          string // the first bad element, for the message
+	// Used is the largest |got-want| / (atol + rtol·|want|): the share of the tolerance the
+	// worst element spends (above 1 fails). Unlike MaxAbs it is comparable across cases whose
+	// values differ by orders of magnitude.
+	Used  float64
+	Bad   int    // elements outside atol + rtol·|want|
+	First string // the first bad element, for the message
 }
 
 // compare checks got against want elementwise with allclose's rule, treating NaNs as equal to
@@ -58,6 +62,7 @@ func compare(got, want []float64, atol, rtol float64) Diff {
 		}
 		rel := abs / math.Max(math.Abs(w), 1e-12)
 		d.MaxAbs, d.MaxRel = math.Max(d.MaxAbs, abs), math.Max(d.MaxRel, rel)
+		d.Used = math.Max(d.Used, abs/(atol+rtol*math.Abs(w)))
 		if !(abs <= atol+rtol*math.Abs(w)) {
 			if d.Bad == 0 {
 				d.First = fmt.Sprintf("element %d: got %g, want %g", i, g, w)

@@ -62,6 +62,8 @@ type Result struct {
 	FwdMaxRel float64 `json:"fwd_max_rel"`
 	BwdMaxAbs float64 `json:"bwd_max_abs"`
 	BwdMaxRel float64 `json:"bwd_max_rel"`
+	FwdTol    float64 `json:"fwd_tol_used"` // worst element's error over its tolerance (≤ 1 passes)
+	BwdTol    float64 `json:"bwd_tol_used"`
 	Ms        float64 `json:"ms"`
 	Error     string  `json:"error,omitempty"`
 }
@@ -164,7 +166,7 @@ func Run(o *Oracle, device string, seed uint64, c Case) (r Result) {
 	}
 	tol := c.Tol.or(defaultTol(out.DType()))
 	d := compare(decode(got), decode(ans.Out), tol.Atol, tol.Rtol)
-	r.FwdMaxAbs, r.FwdMaxRel = finite(d.MaxAbs), finite(d.MaxRel)
+	r.FwdMaxAbs, r.FwdMaxRel, r.FwdTol = finite(d.MaxAbs), finite(d.MaxRel), finite(d.Used)
 	if d.Bad > 0 {
 		return fail("forward: %d of %d elements differ; %s", d.Bad, len(got.Data)/dtypeSize(got.DType), d.First)
 	}
@@ -209,6 +211,7 @@ func Run(o *Oracle, device string, seed uint64, c Case) (r Result) {
 		}
 		d := compare(decode(gb), decode(*want), tol.GradAtol, tol.GradRtol)
 		r.BwdMaxAbs, r.BwdMaxRel = math.Max(r.BwdMaxAbs, finite(d.MaxAbs)), math.Max(r.BwdMaxRel, finite(d.MaxRel))
+		r.BwdTol = math.Max(r.BwdTol, finite(d.Used))
 		if d.Bad > 0 {
 			return fail("gradient of input %d: %d elements differ; %s", i, d.Bad, d.First)
 		}
