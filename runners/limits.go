@@ -96,18 +96,22 @@ func newEnforcer(lim Limits) *enforcer {
 	if lim == (Limits{}) {
 		return e
 	}
-	var need []string
-	for ctl, on := range map[string]bool{"memory": lim.Memory > 0, "cpu": lim.CPUs > 0, "pids": lim.PIDs > 0} {
+	var need, where []string
+	for i, on := range []bool{lim.Memory > 0, lim.CPUs > 0, lim.PIDs > 0} {
 		if on {
-			need = append(need, ctl)
+			need = append(need, []string{"memory", "cpu", "pids"}[i])
 		}
 	}
 	cg, err := findCgroups(need)
 	if err == nil {
 		e.cg = cg
-		where := cg.parent[need[0]]
+		for _, n := range need {
+			if !slices.Contains(where, cg.parent[n]) {
+				where = append(where, cg.parent[n])
+			}
+		}
 		if lim.Memory > 0 {
-			e.how = append(e.how, fmt.Sprintf("memory %s (cgroup %s, OOM-killed past it, no swap)", FormatSize(lim.Memory), cg.version()))
+			e.how = append(e.how, fmt.Sprintf("memory %s (cgroup %s; OOM-killed past it)", FormatSize(lim.Memory), cg.version()))
 		}
 		if lim.CPUs > 0 {
 			e.how = append(e.how, fmt.Sprintf("cpus %g (cgroup %s CPU quota)", lim.CPUs, cg.version()))
@@ -115,7 +119,7 @@ func newEnforcer(lim Limits) *enforcer {
 		if lim.PIDs > 0 {
 			e.how = append(e.how, fmt.Sprintf("pids %d (cgroup %s pids.max)", lim.PIDs, cg.version()))
 		}
-		e.how = append(e.how, "job cgroups under "+where)
+		e.how = append(e.how, "job cgroups in "+strings.Join(where, ", "))
 		return e
 	}
 	e.fallback(fmt.Sprintf("no cgroup this runner can create (%v); run it as root or in a delegated cgroup (systemd: Delegate=yes)", err))

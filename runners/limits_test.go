@@ -74,6 +74,7 @@ func cgroupsOrSkip(t *testing.T, lim Limits) *enforcer {
 func TestJobCgroup(t *testing.T) {
 	lim := Limits{Memory: 96 << 20, CPUs: 1.5, PIDs: 64}
 	e := cgroupsOrSkip(t, lim)
+	t.Logf("enforced: %s", strings.Join(e.how, "; "))
 	jc, err := e.job("gradforge-job-test-"+t.Name(), -1)
 	if err != nil {
 		t.Fatal(err)
