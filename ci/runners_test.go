@@ -11,10 +11,10 @@ import (
 	"gorm.io/gorm"
 )
 
-// TestForeignJobsAreAcknowledged finishes jobs ci did not queue — one queued by hand with
+// TestRunnerQueueAcknowledgesForeignJobs finishes jobs ci did not queue — one queued by hand with
 // no ci run id, one naming a run ci does not have — and checks the queue's delivery of each
 // is accepted at once rather than retried with backoff.
-func TestForeignJobsAreAcknowledged(t *testing.T) {
+func TestRunnerQueueAcknowledgesForeignJobs(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
 		q := runners.NewQueue(db)
