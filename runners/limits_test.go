@@ -3,6 +3,7 @@ package runners
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -75,7 +76,7 @@ func TestJobCgroup(t *testing.T) {
 	lim := Limits{Memory: 96 << 20, CPUs: 1.5, PIDs: 64}
 	e := cgroupsOrSkip(t, lim)
 	t.Logf("enforced: %s", strings.Join(e.how, "; "))
-	jc, err := e.job("gradforge-job-test-"+t.Name(), -1)
+	jc, err := e.job(fmt.Sprintf("gradforge-job-%d-test", os.Getpid()), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
