@@ -698,6 +698,11 @@ func (r *renderer) alu(e *Expr, s []string, vt string) string {
 		return r.maxOf(e.DType, s[0], s[1])
 	case lazy.Where:
 		return "(" + s[0] + "?" + s[1] + ":" + s[2] + ")"
+	case lazy.MulAdd:
+		if e.DType.IsFloat() {
+			return r.d.Fma + "(" + s[0] + ", " + s[1] + ", " + s[2] + ")"
+		}
+		return "(" + s[0] + "*" + s[1] + "+" + s[2] + ")"
 	case lazy.Cast:
 		if e.DType == dtype.Bool {
 			return "(" + s[0] + "!=0)"

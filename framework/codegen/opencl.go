@@ -49,10 +49,9 @@ var openCLTypes = map[dtype.DType]string{
 	dtype.Int64: "long", dtype.Float16: "ushort", dtype.BFloat16: "ushort", dtype.Float32: "float",
 }
 
-// openCLHalf converts the 16-bit floats. A float16 load reads the element in place through
-// a half pointer (the renderer hands the converter the lvalue data1[i]); a store converts
-// through a private ushort with round-to-nearest-even. bfloat16 is the top half of a float.
-const openCLHalf = `#define gf_h2f(x) vload_half(0, (const __global half *)&(x))
+// openCLHalf converts the 16-bit floats: float16 through a private ushort read or written
+// as half (stores round to nearest even); bfloat16 is the top half of a float.
+const openCLHalf = `inline float gf_h2f(ushort h) { return vload_half(0, (const __private half *)&h); }
 inline ushort gf_f2h(float f) { ushort h; vstore_half_rte(f, 0, (__private half *)&h); return h; }
 inline float gf_b2f(ushort h) { return as_float((uint)h << 16); }
 inline ushort gf_f2b(float f) {

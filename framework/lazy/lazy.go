@@ -39,7 +39,8 @@ const (
 	And   // bitwise, for ints and bools
 	Or
 	Xor
-	// Ternary: Where(cond, a, b).
+	// Ternary: MulAdd(a, b, c) is a*b+c rounded once (floats; the backends' fma), Where(cond, a, b).
+	MulAdd
 	Where
 	// Reduce over Arg ([]int axes); the reduced dims stay with size 1.
 	Sum
@@ -59,7 +60,7 @@ const (
 )
 
 var names = [numOps]string{"EXP2", "LOG2", "SIN", "SQRT", "RECIP", "NEG", "CAST", "BITCAST",
-	"ADD", "MUL", "MAX", "CMPLT", "CMPNE", "IDIV", "MOD", "AND", "OR", "XOR", "WHERE",
+	"ADD", "MUL", "MAX", "CMPLT", "CMPNE", "IDIV", "MOD", "AND", "OR", "XOR", "MULADD", "WHERE",
 	"SUM", "REDUCE_MAX", "RESHAPE", "PERMUTE", "EXPAND", "PAD", "SHRINK", "FLIP",
 	"CONST", "LOAD", "CONTIGUOUS"}
 

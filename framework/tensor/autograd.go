@@ -135,6 +135,8 @@ func vjp(x *Tensor, g *Tensor) []*Tensor {
 		a, b := src[0].Detach(), src[1].Detach()
 		wa := a.Gt(b).Cast(g.DType()).Add(a.Eq(b).Cast(g.DType()).Mul(0.5))
 		return []*Tensor{g.Mul(wa), g.Mul(wa.Neg().Add(1))}
+	case lazy.MulAdd:
+		return []*Tensor{g.Mul(src[1].Detach()), g.Mul(src[0].Detach()), g}
 	case lazy.Where:
 		c := src[0].Detach()
 		return []*Tensor{nil, c.Where(g, 0.0), c.Where(0.0, g)}

@@ -317,6 +317,14 @@ func (t *Tensor) Where(a, b any) *Tensor {
 	return apply(lazy.Where, x.DType(), shape, nil, cond, x, y)
 }
 
+// MulAdd is t*b+c rounded once (a fused multiply-add), broadcasting all three; b and c take
+// t's dtype. The exact residual of a quotient q of a/b is q.Neg().MulAdd(b, a).
+func (t *Tensor) MulAdd(b, c any) *Tensor {
+	x, y := t.operand("MulAdd", b).Cast(t.DType()), t.operand("MulAdd", c).Cast(t.DType())
+	shape := broadcastShape("MulAdd", broadcastShape("MulAdd", t.node.Shape, x.node.Shape), y.node.Shape)
+	return apply(lazy.MulAdd, t.DType(), shape, nil, t.BroadcastTo(shape...), x.BroadcastTo(shape...), y.BroadcastTo(shape...))
+}
+
 // operandLike makes a and b tensors of one promoted dtype; numbers take the other's dtype.
 func (t *Tensor) operandLike(op string, a, b any) (*Tensor, *Tensor) {
 	ta, aok := a.(*Tensor)

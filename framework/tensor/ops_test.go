@@ -83,6 +83,10 @@ func TestElementwise(t *testing.T) {
 	expect(t, "Where", x.Gt(0).Where(x, x.Mul(10)), s, -20, -5, 0, 1, 3)
 	expect(t, "Where with numbers", x.Lt(0).Where(-1.0, 1.0), s, -1, -1, 1, 1, 1)
 	expect(t, "Reciprocal", FromSlice([]float32{2, -4}).Reciprocal(), []int{2}, 0.5, -0.25)
+	// (1+2^-12)^2 = 1 + 2^-11 + 2^-24: only a single rounding keeps the 2^-24.
+	u := FromSlice([]float32{1 + 1.0/4096}).Mul(1)
+	expect(t, "MulAdd rounds once", u.MulAdd(u, -(1+1.0/2048)).Mul(1<<24), []int{1}, 1)
+	expect(t, "MulAdd broadcasts", x.MulAdd(2, FromSlice([]float32{1}).Reshape(1)), s, -3, 0, 1, 3, 7)
 }
 
 func TestBroadcasting(t *testing.T) {
@@ -211,6 +215,10 @@ func TestDTypes(t *testing.T) {
 	if bf.Add(h.Slice(0, 0, 2)).DType() != dtype.Float32 {
 		t.Error("bfloat16 + float16 should be float32")
 	}
+	fine := FromSlice([]float32{1 + 1.0/256, 1 + 1.0/1024, 1 + 1.0/4096}).Mul(1)
+	round := func(d dtype.DType) *Tensor { return fine.Cast(d).Cast(dtype.Float32).Mul(1) }
+	expect(t, "bfloat16 cast rounds inside a kernel", round(dtype.BFloat16), []int{3}, 1, 1, 1)
+	expect(t, "float16 cast rounds inside a kernel", round(dtype.Float16), []int{3}, 1+1.0/256, 1+1.0/1024, 1)
 	expect(t, "bitcast float to int", FromSlice([]float32{1}).Bitcast(dtype.Int32), []int{1}, 0x3f800000)
 	expect(t, "Sum of float16 accumulates in float32", Ones(4096).Cast(dtype.Float16).Sum(), []int{}, 4096)
 	if Ones(3).Cast(dtype.Float16).Sum().DType() != dtype.Float16 {
