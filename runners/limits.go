@@ -284,6 +284,15 @@ func probeDir(dir string) error {
 func delegateV2(mnt, self string, need []string) (string, error) {
 	ctl := "+" + strings.Join(need, " +")
 	enable := func(dir string) error {
+		have, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+		if err != nil {
+			return err
+		}
+		for _, n := range need {
+			if !slices.Contains(strings.Fields(string(have)), n) {
+				return fmt.Errorf("%s: the %s controller is not delegated to it (it has %q)", dir, n, strings.TrimSpace(string(have)))
+			}
+		}
 		return os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(ctl), 0)
 	}
 	own := filepath.Join(mnt, self)
