@@ -286,7 +286,11 @@ func Lower(ast *AST, d *Dialect) *Kernel {
 	if r.half {
 		prelude += d.HalfPrelude
 	}
-	k.Src = prelude + strings.Join(r.globals, "") + d.Kernel(k.Name, k.Params) + r.b.String() + "}\n"
+	sig := d.Kernel(k.Name, k.Params)
+	if d.Name == "cuda" && k.Block[0] > gpuThreads {
+		sig = launchBounds(sig, k.Block[0])
+	}
+	k.Src = prelude + strings.Join(r.globals, "") + sig + r.b.String() + "}\n"
 	return k
 }
 

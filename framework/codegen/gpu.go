@@ -79,7 +79,10 @@ func planGPU(d *Dialect, global, reduce []int, contiguous, rows bool) *gpuPlan {
 	}
 	switch {
 	case rows && contiguous && p.red >= 32:
-		p.mode, p.local = gpuGroup, gpuRowThreads
+		p.mode = gpuGroup
+		if d.Name == "cuda" { // OpenCL devices may allow no more than 256 work-items per group
+			p.local = gpuRowThreads
+		}
 		for p.local > 32 && p.local*16 > p.red {
 			p.local /= 2
 		}
@@ -438,7 +441,7 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 		"$K", strconv.Itoa(kk), "$SAM", strconv.Itoa(sa[0]), "$SBK", strconv.Itoa(sbk), "$SBN", strconv.Itoa(sbn),
 		"$SCM", strconv.Itoa(sc[0]), "$OA", strconv.Itoa(oa), "$OB", strconv.Itoa(ob), "$OC", strconv.Itoa(oc),
 		"$LAYOUT", layout)
-	sig := strings.Replace(d.Kernel(k.Name, k.Params), "__global__ void", fmt.Sprintf("__global__ void __launch_bounds__(%d)", threads), 1)
+	sig := launchBounds(d.Kernel(k.Name, k.Params), threads)
 	prelude := d.Prelude
 	if vec == 8 {
 		prelude += d.HalfPrelude + "#include <mma.h>\n"
@@ -447,6 +450,13 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 	k.Grid, k.Block = [3]int{n / 128, m / 128, 1}, [3]int{threads, 1, 1}
 	k.Flops = 2 * int64(m) * int64(n) * int64(kk)
 	return true
+}
+
+// launchBounds declares a CUDA kernel's block size, so that the compiler keeps each thread's
+// registers within what that many threads may share (without it a 1024-thread block of a
+// kernel compiled for up to 255 registers per thread fails to launch).
+func launchBounds(sig string, threads int) string {
+	return strings.Replace(sig, "__global__ void", fmt.Sprintf("__global__ void __launch_bounds__(%d)", threads), 1)
 }
 
 // hgemmWarps picks the 16-bit tile kernel: 8 warps of 64×32 (hgemmTemplate) or 4 of 64×64

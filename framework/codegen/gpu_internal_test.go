@@ -179,3 +179,46 @@ func TestElementwisePerThreadOnCUDA(t *testing.T) {
 		t.Logf("elementwise 1 read + 1 write of %d floats, %d per thread: %.3f ms (%.0f GB/s)", n, per, ts[len(ts)/2], 8*float64(n)/ts[len(ts)/2]/1e6)
 	}
 }
+
+// rowsAST divides each row of an R×C matrix by its sum: one reduce whose value is used along
+// the row it reduced, so the kernel passes over each row twice (sum, then store).
+func rowsAST(rows, cols int) *AST {
+	x := &Expr{Op: lazy.Load, DType: dtype.Float32, Buf: 1, View: view.Contiguous(rows, cols)}
+	sum := &Expr{Op: lazy.Sum, DType: dtype.Float32, Src: []*Expr{x}, Arg: []int{1}}
+	inv := &Expr{Op: lazy.Recip, DType: dtype.Float32, Src: []*Expr{sum}}
+	val := &Expr{Op: lazy.Mul, DType: dtype.Float32, Src: []*Expr{x, inv}}
+	return &AST{Value: val, Out: view.Contiguous(rows, cols), Bufs: []dtype.DType{dtype.Float32, dtype.Float32}}
+}
+
+func TestRowKernelsKeepRowsInRegisters(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		d      *Dialect
+		cols   int
+		block  int
+		want   []string
+		absent []string
+	}{
+		{"CUDA: 1024 threads, 16 per thread cached, warp shuffles", CUDA, 16384, 1024,
+			[]string{"__launch_bounds__(1024)", "float rc0[16];", "rc0[rj] = val", "(rc0[rj]*", "__shfl_xor_sync"}, nil},
+		{"OpenCL: at most 256 work-items", OpenCL, 4096, 256, []string{"float rc0[16];", "barrier(CLK_LOCAL_MEM_FENCE);"}, []string{"__shfl"}},
+		{"rows too long for registers read memory twice", CUDA, 1 << 16, 1024, []string{"ridx += 1024"}, []string{"rc0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := Lower(rowsAST(64, tc.cols), tc.d)
+			if k.Grid != [3]int{64, 1, 1} || k.Block != [3]int{tc.block, 1, 1} {
+				t.Errorf("launch %v × %v, want one block of %d per row", k.Grid, k.Block, tc.block)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(k.Src, w) {
+					t.Errorf("source lacks %q:\n%s", w, k.Src)
+				}
+			}
+			for _, w := range tc.absent {
+				if strings.Contains(k.Src, w) {
+					t.Errorf("source has %q:\n%s", w, k.Src)
+				}
+			}
+		})
+	}
+}
