@@ -18,7 +18,8 @@ var updateFailures = flag.Bool("update-failures", false, "rewrite testdata/expec
 const failuresFile = "testdata/expected_failures.txt"
 
 // TestNodeConformance runs the whole ONNX node suite. A case on the expected-failures list
-// must fail and every other case must pass, so the list can only shrink.
+// must fail and every other case must pass, so the list can only shrink; a listed case whose
+// reason starts "random:" (unseeded draws) may pass by chance.
 func TestNodeConformance(t *testing.T) {
 	dir := nodeSuite(t)
 	results, err := RunSuite(context.Background(), dir, SuiteOptions{Device: os.Getenv("DEVICE")})
@@ -37,7 +38,7 @@ func TestNodeConformance(t *testing.T) {
 		seen[r.Case] = true
 		reason, listed := expected[r.Case]
 		switch {
-		case r.Status == Pass && listed:
+		case r.Status == Pass && listed && !strings.HasPrefix(reason, "random:"):
 			t.Errorf("%s passes but is listed as an expected failure (%s): remove it from %s", r.Case, reason, failuresFile)
 		case r.Status != Pass && !listed:
 			t.Errorf("%s: %s: %v", r.Case, r.Status, r.Err)

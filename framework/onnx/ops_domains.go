@@ -98,6 +98,131 @@ func init() {
 		return one(same(gather(c, x, in[1].t.Reshape(-1), x.Ndim()-1), in[0]))
 	}
 	domainOps[ml+"LabelEncoder"] = labelEncoder
+	domainOps[ml+"TreeEnsemble"] = treeEnsemble
+}
+
+// treeEnsemble evaluates ai.onnx.ml TreeEnsemble (opset 5) on the host, tree by tree and
+// row by row: a node compares one feature with its split (or, in mode MEMBER, with the next
+// NaN-terminated set of membership_values, taken in the order the reference builds the trees,
+// depth first) and sends the row to its true or false child, a node or a leaf; the leaves'
+// weights are aggregated per target.
+func treeEnsemble(c *call, in []*val) ([]*val, error) {
+	if c.int("post_transform", 0) != 0 {
+		return nil, unsupported("TreeEnsemble post_transform %d", c.int("post_transform", 0))
+	}
+	floats := func(name string) []float64 {
+		if a := c.attr(name); a != nil && a.T != nil {
+			f, _ := a.T.Float64s()
+			return f
+		}
+		return nil
+	}
+	ints := func(name string) []int {
+		v, _ := c.ints(name)
+		if a := c.attr(name); a != nil && a.T != nil { // nodes_modes is a tensor
+			f, _ := a.T.Int64s()
+			for _, x := range f {
+				v = append(v, int(x))
+			}
+		}
+		return v
+	}
+	splits, modes, feats := floats("nodes_splits"), ints("nodes_modes"), ints("nodes_featureids")
+	trueIDs, falseIDs, trueLeaf, falseLeaf := ints("nodes_truenodeids"), ints("nodes_falsenodeids"), ints("nodes_trueleafs"), ints("nodes_falseleafs")
+	leafTargets, leafWeights, missingTrue := ints("leaf_targetids"), floats("leaf_weights"), ints("nodes_missing_value_tracks_true")
+	members := floats("membership_values")
+	type node struct {
+		mode, feat, target int
+		split              float64 // the leaf's weight, at a leaf
+		set                map[float64]bool
+		leaf, missingTrue  bool
+		yes, no            *node
+	}
+	var build func(i int, leaf bool) (*node, error)
+	build = func(i int, leaf bool) (*node, error) {
+		if leaf {
+			if i >= len(leafWeights) || i >= len(leafTargets) {
+				return nil, fmt.Errorf("TreeEnsemble: leaf %d out of range", i)
+			}
+			return &node{leaf: true, split: leafWeights[i], target: leafTargets[i]}, nil
+		}
+		if i < 0 || i >= len(modes) || i >= len(feats) || i >= len(trueIDs) || i >= len(falseIDs) {
+			return nil, fmt.Errorf("TreeEnsemble: node %d out of range", i)
+		}
+		n := &node{mode: modes[i], feat: feats[i], missingTrue: i < len(missingTrue) && missingTrue[i] == 1}
+		if n.mode == 6 {
+			n.set = map[float64]bool{}
+			for len(members) > 0 && !math.IsNaN(members[0]) {
+				n.set[members[0]], members = true, members[1:]
+			}
+			if len(members) > 0 {
+				members = members[1:]
+			}
+		} else if i < len(splits) {
+			n.split = splits[i]
+		}
+		var err error
+		if n.yes, err = build(trueIDs[i], i < len(trueLeaf) && trueLeaf[i] == 1); err != nil {
+			return nil, err
+		}
+		n.no, err = build(falseIDs[i], i < len(falseLeaf) && falseLeaf[i] == 1)
+		return n, err
+	}
+	roots, _ := c.ints("tree_roots")
+	var trees []*node
+	for _, r := range roots {
+		leaf := r < len(trueLeaf) && r < len(falseLeaf) && trueLeaf[r] == 1 && falseLeaf[r] == 1 && trueIDs[r] == falseIDs[r]
+		t, err := build(r, leaf)
+		if err != nil {
+			return nil, err
+		}
+		trees = append(trees, t)
+	}
+	cmp := []func(x, v float64) bool{
+		func(x, v float64) bool { return x <= v }, func(x, v float64) bool { return x < v },
+		func(x, v float64) bool { return x >= v }, func(x, v float64) bool { return x > v },
+		func(x, v float64) bool { return x == v }, func(x, v float64) bool { return x != v },
+	}
+	x := in[0].hostFloats()
+	rows, nt, agg := in[0].t.Shape()[0], int(c.int("n_targets", 1)), c.int("aggregate_function", 1)
+	init := map[int64]float64{2: math.MaxFloat32, 3: -math.MaxFloat32}[agg]
+	y := make([]float32, rows*nt)
+	for r := 0; r < rows; r++ {
+		row, out := x[r*len(x)/rows:(r+1)*len(x)/rows], make([]float64, nt)
+		for i := range out {
+			out[i] = init
+		}
+		for _, n := range trees {
+			for !n.leaf {
+				if n.feat >= len(row) || n.mode > 6 {
+					return nil, fmt.Errorf("TreeEnsemble: feature %d of %d, mode %d", n.feat, len(row), n.mode)
+				}
+				v := row[n.feat]
+				if (n.mode == 6 && n.set[v]) || (n.mode < 6 && cmp[n.mode](v, n.split)) || (n.missingTrue && math.IsNaN(v)) {
+					n = n.yes
+				} else {
+					n = n.no
+				}
+			}
+			if n.target < 0 || n.target >= nt {
+				return nil, fmt.Errorf("TreeEnsemble: target %d of %d", n.target, nt)
+			}
+			switch o := &out[n.target]; agg {
+			case 0:
+				*o += n.split / float64(len(trees))
+			case 2:
+				*o = min(*o, n.split)
+			case 3:
+				*o = max(*o, n.split)
+			default:
+				*o += n.split
+			}
+		}
+		for i, v := range out {
+			y[r*nt+i] = float32(v)
+		}
+	}
+	return one(same(c.slice(y, rows, nt), in[0]))
 }
 
 // labelEncoder maps keys to values on the host (keys and values may be strings, ints or

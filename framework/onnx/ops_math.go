@@ -154,31 +154,35 @@ func init() {
 	}
 	ops["BitShift"] = func(c *call, in []*val) ([]*val, error) {
 		x, s := in[0], in[1].t.Cast(dtype.Int64)
-		if x.dt == Uint64 {
-			return nil, unsupported("uint64 BitShift")
-		}
-		p := x.t.Cast(dtype.Int64).FullLike(1)
-		for i := 0; i < 63; i++ { // 2^s built from bits of s, without float rounding
-			if i > 6 {
-				break
+		pow2 := func(s *T) *T { // 2^s built from the bits of s, without float rounding
+			p := s.FullLike(1)
+			for i := 0; i <= 6; i++ {
+				p = s.And(int64(1)<<i).Ne(0).Where(p.Mul(int64(1)<<(1<<i)), p)
 			}
-			bitSet := s.And(int64(1) << i).Ne(0)
-			p = bitSet.Where(p.Mul(int64(1)<<(1<<i)), p)
+			return p
 		}
-		xv := x.t.Cast(dtype.Int64)
+		floor := func(v, p *T) *T { // v / p rounded toward minus infinity: an arithmetic shift
+			q := intDiv(v, p)
+			return v.Lt(0).And(q.Mul(p).Ne(v)).Where(q.Sub(1), q)
+		}
+		xv, p := x.t.Cast(dtype.Int64), pow2(s)
 		var r *T
 		if c.str("direction", "") == "LEFT" {
 			r = xv.Mul(p)
 		} else {
-			r = intDiv(xv, p) // arithmetic shift: round toward minus infinity
-			r = xv.Lt(0).And(r.Mul(p).Ne(xv)).Where(r.Sub(1), r)
+			r = floor(xv, p)
+			if x.dt == Uint64 { // held in int64: with the top bit set, shift once (a zero comes in), then by s-1
+				neg := xv.Lt(0)
+				half := floor(neg.Where(xv, -2), xv.FullLike(2)).Add(int64(1) << 62).Add(int64(1) << 62)
+				r = neg.And(s.Gt(0)).Where(floor(half, pow2(s.Sub(1).Clip(0, 62))), r)
+			}
 		}
 		// Shifts by a negative amount or by the width or more shift everything out.
 		bad := s.Lt(0).Or(s.Ge(8 * x.dt.Size()))
 		if c.str("direction", "") == "LEFT" {
 			r = bad.Where(r.ZerosLike(), r)
 		} else {
-			r = bad.Where(xv.Lt(0).Where(r.FullLike(-1), r.ZerosLike()), r)
+			r = bad.Where(xv.Lt(0).And(x.dt != Uint64).Where(r.FullLike(-1), r.ZerosLike()), r)
 		}
 		if x.dt.Size() < 8 && (x.dt == Uint8 || x.dt == Uint16 || x.dt == Uint32) {
 			r = r.And(int64(1)<<(8*x.dt.Size()) - 1)
@@ -258,7 +262,7 @@ func up(x *T) *T {
 func fdiv(a, b *T) *T {
 	rb := b.Reciprocal()
 	q := a.Mul(rb)
-	corr := a.Sub(q.Mul(b)).Mul(rb)
+	corr := q.Neg().MulAdd(b, a).Mul(rb)
 	return corr.Eq(corr).Where(q.Add(corr), q)
 }
 

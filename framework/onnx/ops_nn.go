@@ -3,6 +3,7 @@ package onnx
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -72,10 +73,44 @@ func init() {
 		if len(in) > 1 && in[1] != nil {
 			ratio = in[1].hostFloats()[0]
 		}
-		if training && ratio != 0 {
-			return nil, unsupported("Dropout in training mode (random masks)")
+		if !training || ratio == 0 {
+			return []*val{x, tv(x.t.OnesLike().Cast(dtype.Bool), Bool)}, nil
 		}
-		return []*val{x, tv(x.t.OnesLike().Cast(dtype.Bool), Bool)}, nil
+		// The mask is drawn on the host from NumPy's legacy generator, so a seeded Dropout
+		// keeps what the reference keeps.
+		g := newMT19937(uint32(c.int("seed", int64(rand.Uint32()))))
+		keep := make([]bool, x.t.Numel())
+		for i := range keep {
+			keep[i] = g.float64() >= ratio
+		}
+		m := c.slice(keep, x.t.Shape()...)
+		return []*val{same(m.Where(up(x.t).Mul(1/(1-ratio)), 0.0), x), tv(m, Bool)}, nil
+	}
+	// Random ops draw on the host from NumPy's legacy generator (seeded by the seed attribute,
+	// else at random); Bernoulli draws as NumPy's binomial(1, p) does.
+	rng := func(c *call) *mt19937 {
+		if a := c.attr("seed"); a != nil {
+			return newMT19937(uint32(int64(a.F)))
+		}
+		return newMT19937(rand.Uint32())
+	}
+	ops["Bernoulli"] = func(c *call, in []*val) ([]*val, error) {
+		g, p := rng(c), in[0].hostFloats()
+		y := make([]float32, len(p))
+		for i, pi := range p {
+			if g.bernoulli(pi) {
+				y[i] = 1
+			}
+		}
+		return one(tv(c.slice(y, in[0].t.Shape()...), DataType(c.int("dtype", int64(in[0].dt)))))
+	}
+	ops["RandomUniformLike"] = func(c *call, in []*val) ([]*val, error) {
+		g, lo, hi := rng(c), c.float("low", 0), c.float("high", 1)
+		y := make([]float32, in[0].t.Numel())
+		for i := range y {
+			y[i] = float32(lo + (hi-lo)*g.float64())
+		}
+		return one(tv(c.slice(y, in[0].t.Shape()...), DataType(c.int("dtype", int64(in[0].dt)))))
 	}
 	cum := func(prod bool) opFunc {
 		return func(c *call, in []*val) ([]*val, error) {
@@ -179,6 +214,10 @@ func init() {
 		case x.dt == Int32 && to == Uint32 || x.dt == Int16 && to == Uint16:
 			v := x.t.Cast(dtype.Int64)
 			return one(tv(v.Lt(0).Where(v.Add(int64(1)<<(8*to.Size())), v), to))
+		}
+		if h := x.host; h != nil && x.dt.Size() == 8 && to.Size() == 8 { // float64 has no device type: reinterpret known bytes
+			v, err := c.e.fromHost(&Tensor{Type: to, Dims: h.Dims, Raw: h.Raw})
+			return []*val{v}, err
 		}
 		if x.dt.Size() != to.Size() || x.t.DType().Size() != x.dt.Size() || st.Size() != to.Size() || to.Size() == 2 {
 			return nil, unsupported("BitCast %v to %v", x.dt, to)
@@ -407,11 +446,13 @@ func attention(c *call, in []*val) ([]*val, error) {
 	if nl != nil { // keys past each batch's valid length
 		bias = j.Reshape(1, 1, 1, skv).Ge(nl.Cast(dtype.Int64).Reshape(-1, 1, 1, 1)).Where(math.Inf(-1), bias)
 	}
-	if sc := c.float("softcap", 0); sc > 0 { // capped before masking, so -inf stays -inf
+	sc := c.float("softcap", 0)
+	if sc > 0 { // capped before masking, so -inf stays -inf
 		qk = tanh(qk.Div(sc)).Mul(sc)
+		out3 = qk // mode 1 under a softcap is the capped product, without the mask (as the reference)
 	}
 	qk = qk.Add(bias)
-	if mode == 1 || mode == 2 {
+	if mode == 2 || (mode == 1 && sc <= 0) {
 		out3 = qk
 	}
 	// A row with every key masked gives zeros rather than NaN.
@@ -719,4 +760,54 @@ func init() {
 		p := dead.Where(0.0, s.Softmax(-1))
 		return one(same(p.Matmul(v), in[0]))
 	}
+}
+
+// mt19937 is NumPy's legacy RandomState generator (np.random.seed(s); np.random.uniform).
+type mt19937 struct {
+	mt  [624]uint32
+	pos int
+}
+
+func newMT19937(seed uint32) *mt19937 {
+	g := &mt19937{pos: 624}
+	g.mt[0] = seed
+	for i := 1; i < 624; i++ {
+		g.mt[i] = 1812433253*(g.mt[i-1]^(g.mt[i-1]>>30)) + uint32(i)
+	}
+	return g
+}
+
+func (g *mt19937) uint32() uint32 {
+	if g.pos == 624 {
+		for i := range 624 {
+			y := g.mt[i]&0x80000000 | g.mt[(i+1)%624]&0x7fffffff
+			g.mt[i] = g.mt[(i+397)%624] ^ y>>1 ^ (y&1)*0x9908b0df
+		}
+		g.pos = 0
+	}
+	y := g.mt[g.pos]
+	g.pos++
+	y ^= y >> 11
+	y ^= y << 7 & 0x9d2c5680
+	y ^= y << 15 & 0xefc60000
+	return y ^ y>>18
+}
+
+// float64 is uniform in [0, 1) with 53 random bits, as NumPy's random_sample.
+func (g *mt19937) float64() float64 {
+	a, b := g.uint32()>>5, g.uint32()>>6
+	return (float64(a)*67108864 + float64(b)) / 9007199254740992
+}
+
+// bernoulli draws 1 with probability p as NumPy's binomial(1, p) does (by inversion, and no
+// draw at all for p = 0).
+func (g *mt19937) bernoulli(p float64) bool {
+	if p == 0 || p != p {
+		return false
+	}
+	u := g.float64()
+	if p <= 0.5 {
+		return u > 1-p
+	}
+	return u <= p
 }
