@@ -84,12 +84,17 @@ func loadInputFile(path string) (onnx.Value, error) {
 func onnxConformanceCmd() *cobra.Command {
 	var device, run string
 	var workers int
-	var quiet bool
+	var quiet, isolate, worker bool
 	cmd := &cobra.Command{
 		Use:   "conformance DIR",
 		Short: "Run an ONNX node-suite folder (or its .tgz) and print pass/fail/skip per case, then `passed N/M`",
-		Args:  cobra.ExactArgs(1),
+		Long: "Each case runs in a child process of this binary (--isolate, the default), so a case\n" +
+			"that crashes the process (a fault in generated code) fails alone and the run goes on.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if worker {
+				return caseWorker(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), onnx.SuiteOptions{Device: device})
+			}
 			dir := args[0]
 			if strings.HasSuffix(dir, ".tgz") || strings.HasSuffix(dir, ".tar.gz") {
 				tmp, err := os.MkdirTemp("", "gradforge-onnx-")
@@ -109,6 +114,15 @@ func onnxConformanceCmd() *cobra.Command {
 			if run != "" {
 				opt.Filter = func(name string) bool { return strings.Contains(name, run) }
 			}
+			if isolate {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("isolate cases: %w", err)
+				}
+				p := &isolated{argv: []string{exe, "onnx", "conformance", "--worker", "--device", device, dir}}
+				defer p.Close()
+				opt.Run = p.Run
+			}
 			results, err := onnx.RunSuite(cmd.Context(), dir, opt)
 			if err != nil {
 				return err
@@ -125,6 +139,9 @@ func onnxConformanceCmd() *cobra.Command {
 	cmd.Flags().StringVar(&run, "run", "", "only cases whose name contains this")
 	cmd.Flags().IntVar(&workers, "workers", 0, "cases run in parallel (default GOMAXPROCS)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "print failures only, then the summary")
+	cmd.Flags().BoolVar(&isolate, "isolate", true, "run cases in child processes, so a crashing case fails alone")
+	cmd.Flags().BoolVar(&worker, "worker", false, "run the case folders named on stdin (the child side of --isolate)")
+	cmd.Flags().MarkHidden("worker")
 	return envHelp(cmd)
 }
 

@@ -39,6 +39,9 @@ type SuiteOptions struct {
 	Workers int       // parallel cases; 0 = GOMAXPROCS
 	Tol     Tolerance // zero value = NodeTolerance
 	Filter  func(name string) bool
+	// Run, when set, runs each case in place of RunCase (the CLI runs cases in child
+	// processes, so that a crash fails its case rather than the whole run).
+	Run func(ctx context.Context, c Case) Result
 }
 
 // RunSuite runs every case under dir (a folder of test_* cases) and returns the results in
@@ -65,6 +68,10 @@ func RunSuite(ctx context.Context, dir string, opt SuiteOptions) ([]Result, erro
 		workers = runtime.GOMAXPROCS(0)
 	}
 	ops := caseOps(cases)
+	run := opt.Run
+	if run == nil {
+		run = func(ctx context.Context, c Case) Result { return RunCase(ctx, c, opt) }
+	}
 	results := make([]Result, len(cases))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -74,7 +81,7 @@ func RunSuite(ctx context.Context, dir string, opt SuiteOptions) ([]Result, erro
 			defer wg.Done()
 			for i := range next {
 				slog.Debug("onnx conformance case", "case", cases[i].Name)
-				results[i] = RunCase(ctx, cases[i], opt)
+				results[i] = run(ctx, cases[i])
 				results[i].Op = ops[cases[i].Name]
 			}
 		}()
