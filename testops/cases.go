@@ -392,6 +392,12 @@ func miscCases() []Case {
 			Fw: func(x []*T) *T { return x[0].Gt(0).Where(x[0], 0.25) }, Torch: "torch.where(x0 > 0, x0, torch.tensor(0.25))"},
 		Case{Name: "where/cond_from_float", Family: "where", Inputs: []In{F(3, 4), F(3, 4)},
 			Fw: func(x []*T) *T { return x[0].Lt(x[1]).Where(x[0].Mul(x[1]), x[1]) }, Torch: "torch.where(x0 < x1, x0*x1, x1)"},
+		Case{Name: "muladd/3x4", Family: "muladd", Inputs: []In{F(3, 4), F(3, 4), F(3, 4)},
+			Fw: func(x []*T) *T { return x[0].MulAdd(x[1], x[2]) }, Torch: "torch.addcmul(x2, x0, x1)"},
+		Case{Name: "muladd/broadcast", Family: "muladd", Inputs: []In{F(3, 1), F(4), F(2, 1, 1)},
+			Fw: func(x []*T) *T { return x[0].MulAdd(x[1], x[2]) }, Torch: "torch.addcmul(x2, x0, x1)"},
+		Case{Name: "muladd/numbers", Family: "muladd", Inputs: []In{F(3, 4)},
+			Fw: func(x []*T) *T { return x[0].MulAdd(3, -1) }, Torch: "x0*3 - 1"},
 	)
 	casts := []struct{ from, to dtype.DType }{
 		{dtype.Float32, dtype.Int32}, {dtype.Float32, dtype.Int64}, {dtype.Float32, dtype.Bool}, {dtype.Float32, dtype.Float16},
