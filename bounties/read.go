@@ -107,25 +107,17 @@ func (s *Service) Board(ctx context.Context, q BoardQuery) (BoardPage, error) {
 	if err != nil {
 		return page, fmt.Errorf("list board: %w", err)
 	}
-	return page, fillBounties(db, page.Items)
+	return page, withLabels(db, page.Items)
 }
 
-// fillBounties adds the pending pledges and issue labels to bounties read from their table,
-// with one query each for the whole list.
-func fillBounties(db *gorm.DB, bs []Bounty) error {
+// withLabels adds each bounty's issue labels, with one query for the whole list.
+func withLabels(db *gorm.DB, bs []Bounty) error {
 	if len(bs) == 0 {
 		return nil
 	}
-	ids, repos, issues := make([]int64, len(bs)), make([]string, len(bs)), make([]int, len(bs))
+	repos, issues := make([]string, len(bs)), make([]int, len(bs))
 	for i, b := range bs {
-		ids[i], repos[i], issues[i] = b.ID, b.Repo, b.Issue
-	}
-	var pledges []struct {
-		BountyID int64
-		Cents    int64
-	}
-	if err := db.Raw(`SELECT bounty_id, SUM(amount_cents) AS cents FROM bounty_fundings WHERE state = 'pending' AND bounty_id IN ? GROUP BY bounty_id`, ids).Scan(&pledges).Error; err != nil {
-		return fmt.Errorf("pledges of %d bounties: %w", len(bs), err)
+		repos[i], issues[i] = b.Repo, b.Issue
 	}
 	var labels []struct {
 		Repo  string
@@ -136,15 +128,9 @@ func fillBounties(db *gorm.DB, bs []Bounty) error {
 		return fmt.Errorf("labels of %d bounties: %w", len(bs), err)
 	}
 	for i := range bs {
-		b := &bs[i]
-		for _, p := range pledges {
-			if p.BountyID == b.ID {
-				b.PledgedCents = p.Cents
-			}
-		}
 		for _, l := range labels {
-			if l.Repo == b.Repo && l.Issue == b.Issue {
-				b.Labels = append(b.Labels, l.Name)
+			if l.Repo == bs[i].Repo && l.Issue == bs[i].Issue {
+				bs[i].Labels = append(bs[i].Labels, l.Name)
 			}
 		}
 	}
@@ -171,10 +157,13 @@ func (s *Service) BountyDetail(ctx context.Context, repo string, issue int) (Det
 		return d, err
 	}
 	bs := []Bounty{b}
-	if err := fillBounties(db, bs); err != nil {
+	if err := withLabels(db, bs); err != nil {
 		return d, err
 	}
 	d.Bounty = bs[0]
+	if err := db.Raw(`SELECT COALESCE(SUM(amount_cents), 0) FROM bounty_fundings WHERE bounty_id = ? AND state = 'pending'`, b.ID).Scan(&d.Bounty.PledgedCents).Error; err != nil {
+		return d, fmt.Errorf("pledges of bounty %d: %w", b.ID, err)
+	}
 	for _, q := range []struct {
 		sql  string
 		into any

@@ -72,8 +72,8 @@ type Bounty struct {
 	ClosedReason string
 	// PoolCents is the funded pool (the bounty's ledger balance plus what it has awarded,
 	// i.e. everything sponsors put in net of refunds), stored with the bounty and updated
-	// with every ledger post; PledgedCents is what pending Checkout sessions would add, filled
-	// by reads.
+	// with every ledger post; PledgedCents is what pending Checkout sessions would add,
+	// filled by BountyDetail.
 	PoolCents    int64
 	PledgedCents int64 `gorm:"-"`
 	// Labels are the issue's labels as GitHub last reported them, filled by reads.

@@ -29,6 +29,11 @@ func benchTitle(i int) string {
 	return fmt.Sprintf("%s %s %s #%d", words[i%len(words)], words[(i/7)%len(words)], words[(i/49)%len(words)], i)
 }
 
+// benchLabels are bounty i's issue labels: one or two of the title words.
+func benchLabels(i int) []string {
+	return []string{words[(i/3)%len(words)], words[(i/11)%len(words)]}
+}
+
 // seedBounties funds n bounties through the bounties package's own Fund command.
 func seedBounties(b *testing.B, db *gorm.DB, n int) *bounties.Service {
 	b.Helper()
@@ -39,7 +44,7 @@ func seedBounties(b *testing.B, db *gorm.DB, n int) *bounties.Service {
 		if i%5 == 0 {
 			repo = "gradforge/tools"
 		}
-		_, err := svc.Fund(b.Context(), bounties.FundInput{Repo: repo, Issue: i + 1, Title: benchTitle(i), Sponsor: "maint",
+		_, err := svc.Fund(b.Context(), bounties.FundInput{Repo: repo, Issue: i + 1, Title: benchTitle(i), Labels: benchLabels(i), Sponsor: "maint",
 			AmountCents: int64(50+(i*7919)%2000) * 100, FromPlatform: true, Maintainer: true, RequestKey: fmt.Sprint("seed-", i)})
 		if err != nil {
 			b.Fatalf("fund bounty %d: %v", i, err)
@@ -187,7 +192,7 @@ func openBench(b *testing.B, kind string) *gorm.DB {
 func BenchmarkBoardQuery(b *testing.B) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		svc := seedBounties(b, openBench(b, kind), boardBounties)
-		for _, q := range []bounties.BoardQuery{{}, {Sort: "newest"}, {Search: "kernel fuse"}, {MinCents: 500_00, Sort: "oldest"}, {Page: 40}, {Repo: "gradforge/tools", State: "all"}} {
+		for _, q := range []bounties.BoardQuery{{}, {Sort: "newest"}, {Search: "kernel fuse"}, {MinCents: 500_00, Sort: "oldest"}, {Page: 40}, {Repo: "gradforge/tools", State: "all"}, {Label: "cuda"}} {
 			b.Run(fmt.Sprintf("%s/%+v", kind, q), func(b *testing.B) {
 				for b.Loop() {
 					if _, err := svc.Board(b.Context(), q); err != nil {
