@@ -89,7 +89,7 @@ func (a *AST) Key() string {
 			}
 		}
 		b = append(b, ';')
-		if e.Op == lazy.Load || e.Op == lazy.Const {
+		if e.Op == lazy.Load || e.Op == lazy.Const || e.Op == lazy.IndexLoad {
 			b = strconv.AppendInt(b, int64(e.Buf), 10)
 			stack(e.View)
 		}
@@ -536,6 +536,12 @@ func (r *renderer) render(e *Expr) string {
 			r.line(fmt.Sprintf("%s[rj] = %s;", r.cached[key], s))
 			r.storing[key] = true
 		}
+	case e.Op == lazy.IndexLoad:
+		x := fmt.Sprintf("data%d[%s]", e.Buf, r.render(e.Src[0]))
+		if c, ok := r.d.Convert[e.DType]; ok {
+			x = c[0] + "(" + x + ")"
+		}
+		s = r.tmp("val", e.DType, x)
 	case e.Op.IsReduce() && r.gpu.grouped():
 		r.hoist(e.Src[0], map[*Expr]bool{})
 		s = r.gpuReduce(e)

@@ -42,6 +42,10 @@ const (
 	// Ternary: MulAdd(a, b, c) is a*b+c rounded once (floats; the backends' fma), Where(cond, a, b).
 	MulAdd
 	Where
+	// IndexLoad reads Src[0]'s buffer (contiguous) at the flat positions Src[1] holds, an
+	// integer tensor of the node's shape [outer, k, inner]; Arg [3]int{outer, n, inner} is
+	// Src[0]'s shape seen as rows of n along the gathered axis (for the gradient).
+	IndexLoad
 	// Reduce over Arg ([]int axes); the reduced dims stay with size 1.
 	Sum
 	ReduceMax
@@ -60,7 +64,7 @@ const (
 )
 
 var names = [numOps]string{"EXP2", "LOG2", "SIN", "SQRT", "RECIP", "NEG", "CAST", "BITCAST",
-	"ADD", "MUL", "MAX", "CMPLT", "CMPNE", "IDIV", "MOD", "AND", "OR", "XOR", "MULADD", "WHERE",
+	"ADD", "MUL", "MAX", "CMPLT", "CMPNE", "IDIV", "MOD", "AND", "OR", "XOR", "MULADD", "WHERE", "INDEX_LOAD",
 	"SUM", "REDUCE_MAX", "RESHAPE", "PERMUTE", "EXPAND", "PAD", "SHRINK", "FLIP",
 	"CONST", "LOAD", "CONTIGUOUS"}
 

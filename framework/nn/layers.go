@@ -160,13 +160,9 @@ func NewEmbedding(vocab, dim int) *Embedding {
 	return &Embedding{Weight: tensor.Randn(vocab, dim).Contiguous().SetRequiresGrad(true)}
 }
 
-// Forward looks up ids (any integer dtype, any shape) and returns [..., dim]. The lookup is a
-// one-hot product, so its gradient reaches exactly the rows used.
-func (e *Embedding) Forward(ids *T) *T {
-	vocab := e.Weight.Shape()[0]
-	r := arange(vocab, ids).Cast(ids.DType())
-	return ids.Unsqueeze(-1).Eq(r).Cast(e.Weight.DType()).Matmul(e.Weight)
-}
+// Forward looks up ids (any integer dtype, any shape) and returns [..., dim]: one indexed
+// load per output element; the gradient reaches exactly the rows used.
+func (e *Embedding) Forward(ids *T) *T { return e.Weight.IndexSelect(0, ids) }
 
 // Dropout zeroes elements with probability P in training and scales the rest by 1/(1-P).
 type Dropout struct {

@@ -21,17 +21,7 @@ func fixIndex(idx *T, n int) *T {
 
 // gather is numpy.take(x, idx, axis).
 func gather(c *call, x, idx *T, axis int) *T {
-	s := x.Shape()
-	n := s[axis]
-	is := idx.Shape()
-	oh := fixIndex(idx, n).Reshape(append(slices.Clone(is), 1)...).Eq(c.arange(n).Reshape(append(ones(len(is)), n)...))
-	xr := append(slices.Clone(s[:axis]), ones(len(is))...)
-	xr = append(append(xr, n), s[axis+1:]...)
-	ohs := append(ones(axis), is...)
-	ohs = append(append(ohs, n), ones(len(s)-axis-1)...)
-	dt := x.DType()
-	picked := oh.Reshape(ohs...).Where(x.Reshape(xr...), x.Reshape(xr...).ZerosLike())
-	return picked.Sum(axis + len(is)).Cast(dt)
+	return x.IndexSelect(axis, fixIndex(idx, x.Shape()[axis]))
 }
 
 // gatherElements is numpy.take_along_axis.

@@ -180,14 +180,13 @@ func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.E
 	}
 	switch {
 	case n.Realized() || n.Op == lazy.Load || (n != k.root && k.sc.own[n]):
-		k.sc.kernel(n)
-		i, ok := k.bufs[n]
-		if !ok {
-			k.it.Ins = append(k.it.Ins, n)
-			i = len(k.it.Ins)
-			k.bufs[n] = i
+		return k.leaf(&codegen.Expr{Op: lazy.Load, DType: n.DType, Buf: k.in(n)}, n, moves, frame)
+	case n.Op == lazy.IndexLoad: // the source gets a buffer (a reshape shares it); positions fuse
+		src := n.Src[0]
+		for src.Op == lazy.Reshape && !src.Realized() {
+			src = src.Src[0]
 		}
-		return k.leaf(&codegen.Expr{Op: lazy.Load, DType: n.DType, Buf: i}, n, moves, frame)
+		return &codegen.Expr{Op: lazy.IndexLoad, DType: n.DType, Buf: k.in(src), Src: []*codegen.Expr{k.build(n.Src[1], moves, frame)}}
 	case n.Op == lazy.Const:
 		return k.leaf(&codegen.Expr{Op: lazy.Const, DType: n.DType, Arg: n.Arg}, n, moves, frame)
 	case n.Op == lazy.Pad && !k.padSafe(n.Src[0]):
@@ -274,6 +273,19 @@ func reduced(n *lazy.Node) []int {
 	return axes
 }
 
+// in makes n one of the kernel's input buffers, scheduling the kernel that computes it first,
+// and returns its buffer number.
+func (k *builder) in(n *lazy.Node) int {
+	k.sc.kernel(n)
+	i, ok := k.bufs[n]
+	if !ok {
+		k.it.Ins = append(k.it.Ins, n)
+		i = len(k.it.Ins)
+		k.bufs[n] = i
+	}
+	return i
+}
+
 // costly reports whether recomputing n per use costs more than a load: it has at least
 // four ops of its own above its buffers and constants.
 func (k *builder) costly(n *lazy.Node) bool {
@@ -312,7 +324,7 @@ func (k *builder) padSafe1(n *lazy.Node) bool {
 	switch {
 	case n.Realized() || n.Op == lazy.Load || n.Op == lazy.Const || (n != k.root && k.sc.own[n]) || n.Op.IsReduce():
 		return true
-	case n.Op == lazy.Exp2 || n.Op == lazy.Log2 || n.Op == lazy.Recip:
+	case n.Op == lazy.Exp2 || n.Op == lazy.Log2 || n.Op == lazy.Recip || n.Op == lazy.IndexLoad:
 		return false
 	}
 	for _, s := range n.Src {

@@ -44,6 +44,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		{"MAX", func(x *Tensor) *Tensor { return x.Maximum(other) }},
 		{"WHERE", func(x *Tensor) *Tensor { return cond.Where(x.Mul(x), other) }},
 		{"MULADD", func(x *Tensor) *Tensor { return x.MulAdd(x, other).Add(other.MulAdd(x, 1)) }},
+		{"INDEX_LOAD", func(x *Tensor) *Tensor { return x.IndexSelect(1, FromSlice([]int64{2, 0, 2})).Mul(other) }},
 		{"SUM", func(x *Tensor) *Tensor { return x.Sum(1).Mul(x.Sum(1)) }},
 		{"REDUCE_MAX", func(x *Tensor) *Tensor { return x.Max(0) }},
 		{"RESHAPE", func(x *Tensor) *Tensor { return x.Reshape(3, 2).Mul(other.Reshape(3, 2)) }},

@@ -301,3 +301,45 @@ func (t *Tensor) Repeat(reps ...int) *Tensor {
 	}
 	return t.Reshape(pre...).Expand(big...).Reshape(out...)
 }
+
+// IndexSelect picks entries of t along axis ax by the integers in idx (any shape): the result
+// has t's shape with that axis replaced by idx's dims (PyTorch's index_select for a 1-D idx,
+// NumPy's take). It is one indexed load per output element; indices are clamped into range,
+// so no read leaves t. The gradient, a scatter-add, is a one-hot sum over the picked rows.
+func (t *Tensor) IndexSelect(ax int, idx *Tensor) *Tensor {
+	s := t.node.Shape
+	ax = axis("IndexSelect", ax, len(s), s)
+	if !idx.DType().IsInt() {
+		fail("IndexSelect", "indices must be integers, not %s", idx.DType())
+	}
+	outer, n, inner, k := prod(s[:ax]), s[ax], prod(s[ax+1:]), idx.Numel()
+	shape := slices.Concat(s[:ax], idx.node.Shape, s[ax+1:])
+	if n == 0 || k == 0 || inner == 0 || outer == 0 {
+		return &Tensor{node: &lazy.Node{Op: lazy.Const, DType: t.DType(), Arg: 0.0, Shape: shape, Device: t.Device()}}
+	}
+	it := dtype.Int32
+	if t.Numel() >= 1<<31 {
+		it = dtype.Int64
+	}
+	ramp := func(m, stride int, shape ...int) *Tensor { // m positions apart by stride, on t's device
+		r := Arange(0, float64(m), 1)
+		r.node.Device = t.Device()
+		return r.Cast(it).Mul(stride).Reshape(shape...)
+	}
+	ci := idx.Cast(it).Maximum(0).Minimum(n - 1).Reshape(k)
+	pos := ci.Mul(inner).Reshape(1, k, 1)
+	if outer > 1 {
+		pos = pos.Add(ramp(outer, n*inner, outer, 1, 1))
+	}
+	if inner > 1 {
+		pos = pos.Add(ramp(inner, 1, 1, 1, inner))
+	}
+	y := apply(lazy.IndexLoad, t.DType(), []int{outer, k, inner}, nil, t, pos.BroadcastTo(outer, k, inner))
+	if y.src != nil {
+		y.vjp = func(g *Tensor) []*Tensor { // onehot(idx)ᵀ · g, a matmul per outer block
+			hit := ci.Detach().Reshape(k, 1).Eq(ramp(n, 1, 1, n)).Cast(g.DType())
+			return []*Tensor{hit.T().Matmul(g.Reshape(outer, k, inner)).Reshape(s...), nil}
+		}
+	}
+	return y.Reshape(shape...)
+}
