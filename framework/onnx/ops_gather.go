@@ -24,25 +24,23 @@ func gather(c *call, x, idx *T, axis int) *T {
 	return x.IndexSelect(axis, fixIndex(idx, x.Shape()[axis]))
 }
 
-// gatherElements is numpy.take_along_axis.
+// gatherElements is numpy.take_along_axis: each index picks one element of x, read at its
+// flat position (idx on the axis, the index's own coordinates on the others).
 func gatherElements(c *call, x, idx *T, axis int) *T {
-	r := x.Ndim()
-	n := x.Shape()[axis]
-	is := idx.Shape()
-	// Cut x to idx's extent on the other axes.
-	cut := make([][2]int, r)
-	for i := range cut {
-		cut[i] = [2]int{0, is[i]}
+	s, is := x.Shape(), idx.Shape()
+	strides := make([]int, len(s))
+	for j, st := len(s)-1, 1; j >= 0; j-- {
+		strides[j], st = st, st*s[j]
 	}
-	cut[axis] = [2]int{0, n}
-	x = x.Shrink(cut)
-	oh := fixIndex(idx, n).Unsqueeze(-1).Eq(c.arange(n).Reshape(append(ones(r), n)...)) // [is…, n]
-	xe := x.Unsqueeze(axis)                                                             // n moves to a new position after axis; align it to the end
-	perm := append(seq(0, axis+1), seq(axis+2, r-axis-1)...)
-	perm = append(perm, axis+1)
-	xe = xe.Permute(perm...) // [.., 1 at axis, .., n]
-	dt := x.DType()
-	return oh.Where(xe, xe.ZerosLike()).Sum(-1).Cast(dt)
+	pos := fixIndex(idx, s[axis]).Mul(strides[axis])
+	for j := range s {
+		if j != axis && is[j] > 1 {
+			shape := ones(len(s))
+			shape[j] = is[j]
+			pos = pos.Add(c.arange(is[j]).Mul(strides[j]).Reshape(shape...))
+		}
+	}
+	return x.Reshape(-1).IndexSelect(0, pos)
 }
 
 // linearIndex turns the last dim (k coordinates) of idx into linear offsets over dims.
@@ -84,13 +82,9 @@ func init() {
 		bsz := prodInts(s[:b])
 		m := prodInts(s[b : b+k])
 		rest := s[b+k:]
-		xf := x.Reshape(append([]int{bsz, m}, rest...)...)
-		lin := linearIndex(idx, s[b:b+k]).Reshape(bsz, -1) // [B, P]
-		p := lin.Shape()[1]
-		oh := lin.Unsqueeze(-1).Eq(c.arange(m).Reshape(1, 1, m)) // [B, P, M]
-		oh = oh.Reshape(append([]int{bsz, p, m}, ones(len(rest))...)...)
-		xe := xf.Unsqueeze(1) // [B, 1, M, rest]
-		out := oh.Where(xe, xe.ZerosLike()).Sum(2).Cast(x.DType())
+		lin := linearIndex(idx, s[b:b+k]).Reshape(bsz, -1)  // [B, P] rows within each batch
+		lin = lin.Add(c.arange(bsz).Reshape(bsz, 1).Mul(m)) // rows of the batches laid end to end
+		out := x.Reshape(append([]int{bsz * m}, rest...)...).IndexSelect(0, lin.Reshape(-1))
 		return one(same(out.Reshape(append(slices.Clone(is[:len(is)-1]), rest...)...), in[0]))
 	}
 	scatterElements := func(c *call, in []*val) ([]*val, error) {

@@ -3,6 +3,7 @@ package onnx
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"slices"
 	"testing"
 )
@@ -77,6 +78,42 @@ func TestBernoulliDrawsAsNumPy(t *testing.T) {
 	for i, p := range x {
 		if got := g.bernoulli(p); got != want[i] {
 			t.Errorf("draw %d (p=%v): got %v, want %v", i, p, got, want[i])
+		}
+	}
+}
+
+func hostTensor(dt DataType, dims []int64, vals ...int64) *Tensor {
+	h := &Tensor{Type: dt, Dims: dims, Raw: make([]byte, dt.Size()*len(vals))}
+	for i, v := range vals {
+		switch dt {
+		case Float:
+			binary.LittleEndian.PutUint32(h.Raw[4*i:], math.Float32bits(float32(v)))
+		case Int64:
+			binary.LittleEndian.PutUint64(h.Raw[8*i:], uint64(v))
+		}
+	}
+	return h
+}
+
+// The ONNX operator docs' examples, for what the node suite leaves out (batch_dims, axis 1).
+func TestGathersByIndexedLoads(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		op    string
+		attrs []*Attribute
+		x, i  *Tensor
+		want  []float64
+	}{
+		{"GatherND batch_dims 1", "GatherND", []*Attribute{{Name: "batch_dims", Type: AttrInt, I: 1}},
+			hostTensor(Float, []int64{2, 2, 2}, 0, 1, 2, 3, 4, 5, 6, 7), hostTensor(Int64, []int64{2, 1}, 1, 0), []float64{2, 3, 4, 5}},
+		{"GatherElements axis 1", "GatherElements", []*Attribute{{Name: "axis", Type: AttrInt, I: 1}},
+			hostTensor(Float, []int64{2, 2}, 1, 2, 3, 4), hostTensor(Int64, []int64{2, 2}, 0, 0, 1, 0), []float64{1, 1, 4, 3}},
+		{"Gather axis 1, negative index", "Gather", []*Attribute{{Name: "axis", Type: AttrInt, I: 1}},
+			hostTensor(Float, []int64{2, 3}, 1, 2, 3, 4, 5, 6), hostTensor(Int64, []int64{2}, -1, 0), []float64{3, 1, 6, 4}},
+	} {
+		got, err := runNode(t, tc.op, tc.attrs, tc.x, tc.i).Float64s()
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %v (%v), want %v", tc.name, got, err, tc.want)
 		}
 	}
 }
