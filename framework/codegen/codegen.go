@@ -602,6 +602,11 @@ func (r *renderer) render(e *Expr) string {
 			r.flops += r.mult
 		}
 	}
+	if c, ok := r.d.Convert[e.DType]; ok && e.Op.IsReduce() {
+		// A 16-bit reduce accumulates in float; what uses it sees the value rounded to its
+		// type, as if it had been stored (softmax's sum in float16, read by the last pass).
+		s = c[0] + "(" + c[1] + "(" + s + "))"
+	}
 	r.memo[e] = s
 	return s
 }

@@ -86,3 +86,36 @@ func TestKernelCacheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedRowsRoundLikeStoredRows pins that a softmax in one kernel gives the same float16
+// values as the three-kernel schedule, whose max is rounded to float16 when stored: the fused
+// kernel rounds its float accumulator the same way before later passes read it.
+func TestFusedRowsRoundLikeStoredRows(t *testing.T) {
+	x := Rand(8, 300).Mul(6).Cast(dtype.Float16)
+	if err := x.Realize(); err != nil {
+		t.Fatal(err)
+	}
+	y := x.Mul(1.1) // float16, computed in float inside the kernel: the max is not a float16
+	softmax := func(cut func(*Tensor) *Tensor) *Tensor {
+		e := y.Sub(cut(y.Max(1, KeepDim))).Exp()
+		return e.Div(cut(e.Sum(1, KeepDim)))
+	}
+	fused := softmax(func(t *Tensor) *Tensor { return t })
+	split := softmax((*Tensor).Contiguous)
+	if n := kernels(t, fused); n != 1 || fused.DType() != dtype.Float16 {
+		t.Fatalf("fused softmax is %d kernels of %s", n, fused.DType())
+	}
+	a, err := fused.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := split.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("element %d: fused %v, three kernels %v", i, a[i], b[i])
+		}
+	}
+}
