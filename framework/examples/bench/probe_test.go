@@ -70,3 +70,41 @@ func TestProbe(t *testing.T) {
 	}
 	pprof.StopCPUProfile()
 }
+
+// TestProbeTrain (GRADFORGE_PROBE=dir) splits the CNN training step into host and device
+// time; its last rep prints DEBUG=2 lines, one per kernel with its device time, and dir gets
+// a CPU profile of the host side (train.prof).
+func TestProbeTrain(t *testing.T) {
+	dir := os.Getenv("GRADFORGE_PROBE")
+	if dir == "" {
+		t.Skip("set GRADFORGE_PROBE=dir")
+	}
+	dev := openCUDA(t)
+	t.Setenv("DEVICE", "CUDA")
+	step, _ := newTrainStep(512)
+	f, err := os.Create(dir + "/train.prof")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i := range 30 {
+		if i == 5 {
+			pprof.StartCPUProfile(f)
+		}
+		if i == 29 {
+			pprof.StopCPUProfile()
+			schedule.Debug = 2
+		}
+		var host time.Duration
+		el, err := dev.Time(func() error {
+			s := time.Now()
+			err := step()
+			host = time.Since(s)
+			return err
+		})
+		if i < 3 || i >= 27 {
+			t.Logf("train step rep %d: device window %v, host build+realize %v, err %v", i, el, host, err)
+		}
+	}
+	schedule.Debug = 0
+}

@@ -45,43 +45,19 @@ func TrainStep(dev *runtime.CUDA, o Options, sz Sizes) Result {
 		}
 	}()
 	err := tensor.Try(func() {
-		m := &cnn{C1: nn.NewConv2d(1, 32, 3, tensor.Window{}, true), C2: nn.NewConv2d(32, 64, 3, tensor.Window{}, true),
-			L1: nn.NewLinear(1600, 128, true), L2: nn.NewLinear(128, 10, true)}
-		params := nn.Parameters(m)
-		rng := rand.New(rand.NewPCG(1, 2))
-		labels := make([]int32, batch)
-		for i := range labels {
-			labels[i] = int32(rng.IntN(10))
-		}
-		x, y := tensor.Randn(batch, 1, 28, 28), tensor.FromSlice(labels, batch)
-		if err := tensor.Realize(x, y); err != nil {
-			panic(err)
-		}
-		var loss *tensor.Tensor
-		step := func() error {
-			for _, p := range params {
-				p.Grad = nil
-			}
-			loss = nn.CrossEntropy(m.forward(x), y, 0)
-			loss.Backward()
-			out := []*tensor.Tensor{loss}
-			for _, p := range params {
-				out = append(out, p.Assign(p.Detach().Sub(p.Grad.Mul(0.01))))
-			}
-			return tensor.Realize(out...)
-		}
+		step, loss := newTrainStep(batch)
 		first := math.NaN()
 		ms, err := median(max(3, o.Reps/4), func() (time.Duration, error) {
 			t, err := dev.Time(step)
 			if math.IsNaN(first) && err == nil {
-				first, _ = loss.Item()
+				first, _ = loss().Item()
 			}
 			return t, err
 		})
 		if err != nil {
 			panic(err)
 		}
-		last, err := loss.Item()
+		last, err := loss().Item()
 		if err != nil {
 			panic(err)
 		}
@@ -94,4 +70,35 @@ func TrainStep(dev *runtime.CUDA, o Options, sz Sizes) Result {
 		r.Err = err.Error()
 	}
 	return r
+}
+
+// newTrainStep builds the CNN, a fixed random batch, and the step that trains on it; loss is
+// the last step's loss. Tensors go to the default device ($DEVICE).
+func newTrainStep(batch int) (step func() error, loss func() *tensor.Tensor) {
+	m := &cnn{C1: nn.NewConv2d(1, 32, 3, tensor.Window{}, true), C2: nn.NewConv2d(32, 64, 3, tensor.Window{}, true),
+		L1: nn.NewLinear(1600, 128, true), L2: nn.NewLinear(128, 10, true)}
+	params := nn.Parameters(m)
+	rng := rand.New(rand.NewPCG(1, 2))
+	labels := make([]int32, batch)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(10))
+	}
+	x, y := tensor.Randn(batch, 1, 28, 28), tensor.FromSlice(labels, batch)
+	if err := tensor.Realize(x, y); err != nil {
+		panic(err)
+	}
+	var l *tensor.Tensor
+	step = func() error {
+		for _, p := range params {
+			p.Grad = nil
+		}
+		l = nn.CrossEntropy(m.forward(x), y, 0)
+		l.Backward()
+		out := []*tensor.Tensor{l}
+		for _, p := range params {
+			out = append(out, p.Assign(p.Detach().Sub(p.Grad.Mul(0.01))))
+		}
+		return tensor.Realize(out...)
+	}
+	return step, func() *tensor.Tensor { return l }
 }
