@@ -187,6 +187,11 @@ func init() {
 			switch kind {
 			case "Softmax":
 				y = t.Softmax(a)
+				if dt := x.t.DType(); dt == dtype.Float16 || dt == dtype.BFloat16 { // each step rounds, as the reference's
+					rnd := func(v *T) *T { return v.Cast(dt).Cast(dtype.Float32) }
+					e := rnd(rnd(t.Sub(t.Max(a, tensor.KeepDim))).Exp())
+					y = e.Div(rnd(e.Sum(a, tensor.KeepDim)))
+				}
 			case "LogSoftmax":
 				y = t.LogSoftmax(a)
 			default: // Hardmax: one-hot of the first maximum
