@@ -57,11 +57,7 @@ const (
 	gpuRowThreads     = 1024
 	gpuRowCache       = 32 // most elements per thread kept in registers
 	gpuFewOutputs     = 4096
-	// A reduce this long goes to blocks even when its loads are strided: a thread walking it
-	// alone takes longer than the block's partly uncoalesced loads (a convolution's weight
-	// gradient, 18k outputs over 62k products each, took 4.6 ms one thread per output).
-	gpuLongReduce = 1 << 14
-	gpuPerMin     = 1 << 20 // outputs from which elementwise threads take several
+	gpuPerMin         = 1 << 20 // outputs from which elementwise threads take several
 )
 
 // gpuPer is the number of outputs per thread of large elementwise kernels.
@@ -95,7 +91,7 @@ func planGPU(d *Dialect, global, reduce []int, contiguous, rows bool) *gpuPlan {
 		}
 	case rows:
 		p.mode = gpuThread
-	case len(reduce) == 0 || p.red < gpuGroupMinReduce || p.out > gpuGroupMaxOut || (!contiguous && p.out > gpuFewOutputs && p.red < gpuLongReduce):
+	case len(reduce) == 0 || p.red < gpuGroupMinReduce || p.out > gpuGroupMaxOut || (!contiguous && p.out > gpuFewOutputs):
 		p.mode = gpuThread
 	case d.Atomics && p.out <= gpuSplitMaxOut && p.red >= gpuSplitMinReduce:
 		p.mode = gpuSplit

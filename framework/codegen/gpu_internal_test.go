@@ -222,21 +222,3 @@ func TestRowKernelsKeepRowsInRegisters(t *testing.T) {
 		})
 	}
 }
-
-// Strided loads keep one thread per output while the reduce is short (a matmul's column
-// operand), but a long reduce over few outputs (a convolution's weight gradient) goes to
-// blocks: a lone thread walking 62k products took 4.6 ms on an H200.
-func TestPlanLongStridedReducesUseBlocks(t *testing.T) {
-	for _, tc := range []struct {
-		out, red []int
-		want     int
-	}{
-		{[]int{64, 288}, []int{512, 121}, gpuGroup},
-		{[]int{512, 128}, []int{1600}, gpuThread},
-		{[]int{1 << 18}, []int{1 << 15}, gpuThread}, // enough outputs to fill the GPU
-	} {
-		if p := planGPU(CUDA, tc.out, tc.red, false, false); p.mode != tc.want {
-			t.Errorf("out %v reduce %v strided: mode %d, want %d", tc.out, tc.red, p.mode, tc.want)
-		}
-	}
-}
