@@ -145,7 +145,7 @@ func (p *isolated) Run(ctx context.Context, cs onnx.Case) onnx.Result {
 	said := strings.Join(strings.Fields(string(c.stderr)), " ")
 	c.mu.Unlock()
 	if len(said) > 300 {
-		said = said[:300] + "…"
+		said = strings.ToValidUTF8(said[:300], "") + "…"
 	}
 	return fail(fmt.Errorf("case process crashed (%v): %s", werr, said))
 }
