@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/gradforge/gradforge/framework/lazy"
+	rt "github.com/gradforge/gradforge/framework/runtime"
 )
 
 // convMatmul is Conv for one group, lowered as im2col plus a matmul, with its own gradient
@@ -28,8 +29,17 @@ func (t *Tensor) convMatmul(w *Tensor, pads [][2]int, stride, dil []int) *Tensor
 		bs, cout, cin := t.node.Shape[0], w.node.Shape[0], w.node.Shape[1]
 		// dw[co, (ci,k)] = Σ_b Σ_o dy[b, co, o] · cols[b, o, (ci,k)], with batch and positions
 		// kept as two reduce loops (one merged row index would need a div and a mod per step).
+		// A GPU gives one thread per output, and a weight has too few of them (18k threads
+		// walking 62k products took 4.6 ms of an 8 ms step on an H200): there it sums each
+		// image's products first, then the images.
 		p := prod(g.node.Shape[2:])
-		dw := g.Reshape(bs, cout, p, 1).Mul(cols.Reshape(bs, 1, p, -1)).Sum(0, 2).Reshape(w.node.Shape...)
+		dw := g.Reshape(bs, cout, p, 1).Mul(cols.Reshape(bs, 1, p, -1))
+		if d, err := rt.Get(t.Device()); err == nil && d.Language() != "c" && bs > 1 {
+			dw = dw.Sum(2).Contiguous().Sum(0)
+		} else {
+			dw = dw.Sum(0, 2)
+		}
+		dw = dw.Reshape(w.node.Shape...)
 		// dx: the output gradient with stride-1 zeros between its elements, padded so that a
 		// stride-1 correlation with the flipped kernel lands exactly on x's positions.
 		d := g
