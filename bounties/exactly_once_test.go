@@ -247,6 +247,9 @@ func TestFundingRacingAnAwardLeavesNothingBehind(t *testing.T) {
 		if credited != 10_00+(funded-1)*1_00 || funded-1+int64(refused.Load()) != 40 {
 			t.Fatalf("credited %d from %d fundings with %d refused", credited, funded, refused.Load())
 		}
+		if stored := e.storedPool(b.ID); stored != credited {
+			t.Fatalf("the stored pool is %d cents after the race, the fundings %d", stored, credited)
+		}
 	})
 }
 
