@@ -11,6 +11,7 @@ package schedule
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,14 +43,34 @@ type scheduler struct {
 	parents map[*lazy.Node]int
 	parent  map[*lazy.Node]*lazy.Node // one consumer of each node
 	own     map[*lazy.Node]bool       // nodes that get their own buffer
+	fused   map[*lazy.Node]bool       // reduces computed inside another node's kernel
 	done    map[*lazy.Node]bool
 	s       *Schedule
 }
 
 // Create schedules everything needed to realize targets. Already-realized nodes cost nothing.
+// Whether a reduce gets its own buffer is only known once a kernel that reads it decides so,
+// perhaps after another kernel fused it: then the schedule is made again with that reduce
+// given its buffer from the start, so it is computed once and loaded everywhere else.
 func Create(targets ...*lazy.Node) *Schedule {
-	sc := &scheduler{parents: map[*lazy.Node]int{}, parent: map[*lazy.Node]*lazy.Node{}, own: map[*lazy.Node]bool{}, done: map[*lazy.Node]bool{},
-		s: &Schedule{Aliases: map[*lazy.Node]*lazy.Node{}}}
+	own := map[*lazy.Node]bool{}
+	for {
+		sc := &scheduler{parents: map[*lazy.Node]int{}, parent: map[*lazy.Node]*lazy.Node{}, own: maps.Clone(own), done: map[*lazy.Node]bool{},
+			fused: map[*lazy.Node]bool{}, s: &Schedule{Aliases: map[*lazy.Node]*lazy.Node{}}}
+		sc.create(targets)
+		again := false
+		for n := range sc.fused {
+			if sc.own[n] && !own[n] {
+				own[n], again = true, true
+			}
+		}
+		if !again {
+			return sc.s
+		}
+	}
+}
+
+func (sc *scheduler) create(targets []*lazy.Node) {
 	seen := map[*lazy.Node]bool{}
 	var count func(n *lazy.Node)
 	count = func(n *lazy.Node) {
@@ -83,7 +104,6 @@ func Create(targets ...*lazy.Node) *Schedule {
 	for _, r := range roots {
 		sc.kernel(r)
 	}
-	return sc.s
 }
 
 // shared reports whether n has several consumers, directly or through movement ops (a reduce
@@ -224,6 +244,9 @@ func (k *builder) reduce(n *lazy.Node) *codegen.Expr {
 	}
 	if k.red == nil {
 		k.red = n
+	}
+	if n != k.root {
+		k.sc.fused[n] = true
 	}
 	e := &codegen.Expr{Op: n.Op, DType: n.DType, Arg: n.Arg}
 	k.reds[n] = e

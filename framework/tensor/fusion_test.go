@@ -44,6 +44,7 @@ func TestFusionKernelCounts(t *testing.T) {
 		{"few long rows keep separate reduce kernels", Rand(4, 1<<13).Softmax(1), 3},
 		{"softmax of a matmul computes the matmul once", a.Matmul(b).Softmax(1), 2},
 		{"a reduce used twice is computed once", s.Add(s.Exp()).Sum(), 2},
+		{"a reduce stored for another kernel is loaded, not recomputed", Rand(1000, 169).Add(0.02).Relu().Mean(1).Softmax(0), 2},
 		{"contiguous splits a chain", a.Mul(b).Contiguous().Add(c), 2},
 		{"a constant costs one kernel", Full(3, 4, 4), 1},
 		{"a long full reduction runs in two stages on the CPU", Rand(1 << 18).Sum(), stages},
