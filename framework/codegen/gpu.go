@@ -416,10 +416,23 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 		return false
 	case !bT && sb[1] != 1:
 		return false
-	case m%128 != 0 || n%128 != 0 || kk%tileK != 0 || !aligned(sa[0], oa, ob, sc[0], oc, sbk*sbn):
+	case kk%tileK != 0 || !aligned(sa[0], oa, ob, sc[0], oc, sbk*sbn):
 		return false
 	}
-	src, threads := sgemmTemplate, 256
+	src, threads, bm, bn := sgemmTemplate, 256, 128, 128
+	switch {
+	case m%128 == 0 && n%128 == 0:
+	case d.Name == "cuda" && vec == 4 && n%32 == 0 && m >= gpuNarrowMinRows:
+		// A convolution's 32 or 64 output channels: tiles as wide as 64 or 32 columns,
+		// taller to keep each thread's 8×4 outputs; any number of rows.
+		src, bn = sgemmNarrow, 32
+		if n%64 == 0 {
+			bn = 64
+		}
+		bm = 8192 / bn
+	default:
+		return false
+	}
 	if d == OpenCL { // float32 only, in OpenCL C (opencl.go)
 		if vec != 4 {
 			return false
@@ -436,7 +449,7 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 	if bT {
 		layout = "COLB"
 	}
-	rep := strings.NewReplacer("$A", fmt.Sprintf("data%d", a.Buf), "$B", fmt.Sprintf("data%d", b.Buf),
+	rep := strings.NewReplacer("$BN", strconv.Itoa(bn), "$A", fmt.Sprintf("data%d", a.Buf), "$B", fmt.Sprintf("data%d", b.Buf),
 		"$T", d.Types[e.DType], "$CVT", d.Convert[e.DType][1], "$M", strconv.Itoa(m), "$N", strconv.Itoa(n),
 		"$K", strconv.Itoa(kk), "$SAM", strconv.Itoa(sa[0]), "$SBK", strconv.Itoa(sbk), "$SBN", strconv.Itoa(sbn),
 		"$SCM", strconv.Itoa(sc[0]), "$OA", strconv.Itoa(oa), "$OB", strconv.Itoa(ob), "$OC", strconv.Itoa(oc),
@@ -447,7 +460,7 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 		prelude += d.HalfPrelude + "#include <mma.h>\n"
 	}
 	k.Src = prelude + sig + rep.Replace(src) + "}\n"
-	k.Grid, k.Block = [3]int{n / 128, m / 128, 1}, [3]int{threads, 1, 1}
+	k.Grid, k.Block = [3]int{n / bn, (m + bm - 1) / bm, 1}, [3]int{threads, 1, 1}
 	k.Flops = 2 * int64(m) * int64(n) * int64(kk)
 	return true
 }
@@ -516,6 +529,77 @@ const sgemmTemplate = `  const float* A = $A + $OA; const float* B = $B + $OB; f
     int r = bm + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
     *(float4*)&C[(size_t)r * $SCM + bn + tx * 4] = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
     *(float4*)&C[(size_t)r * $SCM + bn + 64 + tx * 4] = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
+  }
+`
+
+// gpuNarrowMinRows is the fewest rows for which a matmul of 32 or 64 columns takes
+// sgemmNarrow: below it one thread per output fills the GPU as well.
+const gpuNarrowMinRows = 1024
+
+// sgemmNarrow is sgemmTemplate for N a multiple of 32 or 64 (BN) but not of 128: BN×(8192/BN)
+// tiles, 256 threads each computing 8×4 outputs. Rows past M load row M-1 and are not stored.
+const sgemmNarrow = `  const float* A = $A + $OA; const float* B = $B + $OB; float* C = data0 + $OC;
+#define BN $BN
+#define BM (8192 / BN)
+#define TX (BN / 4)
+#define AL (BM / 128)
+  __shared__ __align__(16) float As[2][8][BM];
+  __shared__ __align__(16) float Bs[2][8][BN];
+  int t = threadIdx.x, tx = t % TX, ty = t / TX;
+  int bm = blockIdx.y * BM, bn = blockIdx.x * BN;
+  bool ldb = t < 2 * BN;
+  const float* a[AL];
+  #pragma unroll
+  for (int l = 0; l < AL; l++) a[l] = A + (size_t)min(bm + t / 2 + l * 128, $M - 1) * $SAM + (t % 2) * 4;
+#define ROWB 1
+#define COLB 2
+#if $LAYOUT == ROWB
+  const float* b = B + (size_t)(t / TX) * $SBK + bn + (t % TX) * 4;
+#define LOADB(k0) (ldb ? *(const float4*)(b + (size_t)(k0) * $SBK) : make_float4(0.f, 0.f, 0.f, 0.f))
+#define STOREB(buf, v) if (ldb) { *(float4*)&Bs[buf][t / TX][(t % TX) * 4] = v; }
+#else
+  const float* b = B + (size_t)(bn + t / 2) * $SBN + (t % 2) * 4;
+#define LOADB(k0) (ldb ? *(const float4*)(b + (k0)) : make_float4(0.f, 0.f, 0.f, 0.f))
+#define STOREB(buf, v) if (ldb) { Bs[buf][(t % 2) * 4 + 0][t / 2] = v.x; Bs[buf][(t % 2) * 4 + 1][t / 2] = v.y; Bs[buf][(t % 2) * 4 + 2][t / 2] = v.z; Bs[buf][(t % 2) * 4 + 3][t / 2] = v.w; }
+#endif
+#define STOREA(buf) for (int l = 0; l < AL; l++) { int r = t / 2 + l * 128, c = (t % 2) * 4; As[buf][c][r] = ra[l].x; As[buf][c + 1][r] = ra[l].y; As[buf][c + 2][r] = ra[l].z; As[buf][c + 3][r] = ra[l].w; }
+  float acc[8][4] = {};
+  float4 ra[AL], rb = LOADB(0);
+  #pragma unroll
+  for (int l = 0; l < AL; l++) ra[l] = *(const float4*)a[l];
+  int buf = 0;
+  STOREA(0)
+  STOREB(0, rb)
+  __syncthreads();
+  for (int k0 = 0; k0 < $K; k0 += 8) {
+    bool more = k0 + 8 < $K;
+    if (more) {
+      #pragma unroll
+      for (int l = 0; l < AL; l++) ra[l] = *(const float4*)(a[l] + k0 + 8);
+      rb = LOADB(k0 + 8);
+    }
+    #pragma unroll
+    for (int k = 0; k < 8; k++) {
+      float4 a0 = *(float4*)&As[buf][k][ty * 4], a1 = *(float4*)&As[buf][k][BM / 2 + ty * 4];
+      float4 b0 = *(float4*)&Bs[buf][k][tx * 4];
+      float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      float bv[4] = {b0.x, b0.y, b0.z, b0.w};
+      #pragma unroll
+      for (int i = 0; i < 8; i++)
+        #pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    if (more) {
+      buf ^= 1;
+      STOREA(buf)
+      STOREB(buf, rb)
+      __syncthreads();
+    }
+  }
+  #pragma unroll
+  for (int i = 0; i < 8; i++) {
+    int r = bm + (i < 4 ? ty * 4 + i : BM / 2 + ty * 4 + i - 4);
+    if (r < $M) *(float4*)&C[(size_t)r * $SCM + bn + tx * 4] = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
   }
 `
 

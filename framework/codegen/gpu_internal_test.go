@@ -39,6 +39,14 @@ func TestMatmulLoweringPicksTiles(t *testing.T) {
 		{"float32 tiles", 256, 384, 64, dtype.Float32, "fmaf(av[i], bv[j]", [3]int{3, 2, 1}},
 		{"float16 tensor cores", 256, 384, 64, dtype.Float16, "wmma::mma_sync", [3]int{3, 2, 1}},
 		{"ragged sizes fall back", 100, 384, 64, dtype.Float32, "for (int ridx0", [3]int{}},
+		{"32 columns: 256-row narrow tiles", 86528, 32, 576, dtype.Float32, "#define BN 32", [3]int{1, 338, 1}},
+		{"64 columns: 128-row narrow tiles", 61952, 64, 288, dtype.Float32, "#define BN 64", [3]int{1, 484, 1}},
+		{"ragged rows: narrow tiles guard the last", 1100, 96, 64, dtype.Float32, "if (r < 1100)", [3]int{3, 5, 1}},
+		{"few rows stay one thread per output", 512, 64, 288, dtype.Float32, "for (int ridx0", [3]int{}},
+		{"16-bit narrow products stay one thread per output", 4096, 64, 64, dtype.Float16, "for (int ridx0", [3]int{}},
+		// The linear layer's x·Wᵀ (512×1600 by 1600×128) takes the 128×128 tiles: it is slow on the
+		// device because its grid is 1×4 blocks, not because a condition rejects it.
+		{"linear 1600→128 takes 128×128 tiles, 4 blocks", 512, 128, 1600, dtype.Float32, "fmaf(av[i], bv[j]", [3]int{1, 4, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := Lower(matmulAST(tc.m, tc.n, tc.k, tc.dt), CUDA)

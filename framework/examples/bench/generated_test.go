@@ -65,6 +65,10 @@ func TestGeneratedKernelsMatchCPU(t *testing.T) {
 		}, 2e-3},
 		{"tiled matmul float32", []int{256, 512}, []int{512, 384}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y) }, 1e-4},
 		{"tiled matmul float32, Wᵀ", []int{128, 256}, []int{384, 256}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y.T()) }, 1e-4},
+		{"narrow tiles, 32 columns, ragged rows", []int{8650, 576}, []int{576, 32}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y) }, 1e-4},
+		{"narrow tiles, 64 columns, ragged rows", []int{6195, 288}, []int{288, 64}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y) }, 1e-4},
+		{"narrow tiles, 192 columns", []int{1024, 40}, []int{40, 192}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y) }, 1e-4},
+		{"narrow tiles, 96 columns, Wᵀ, ragged rows", []int{2049, 64}, []int{96, 64}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y.T()) }, 1e-4},
 		{"tensor-core matmul float16", []int{256, 512}, []int{512, 384}, func(x, y *tensor.Tensor) *tensor.Tensor {
 			return realized(x.Cast(dtype.Float16)).Matmul(realized(y.Cast(dtype.Float16))).Cast(dtype.Float32)
 		}, 2e-3},
