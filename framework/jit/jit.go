@@ -24,7 +24,9 @@ type Func struct {
 	out    *tensor.Tensor
 	graph  *runtime.Graph
 	dev    *runtime.CUDA
-	direct bool // recording failed or the device is not CUDA: always run fn
+	direct bool  // recording failed or the device is not CUDA: always run fn
+	err    error // why recording failed
+	state  []*tensor.Tensor
 }
 
 // New wraps fn. fn must compute its result only from its inputs and from tensors that stay
@@ -33,6 +35,19 @@ func New(fn func(in ...*tensor.Tensor) *tensor.Tensor) *Func { return &Func{fn: 
 
 // Replaying reports whether calls are served from the recorded graph.
 func (f *Func) Replaying() bool { return f.graph != nil }
+
+// Err says why the function could not be recorded (nil while it could, or has not tried).
+func (f *Func) Err() error { return f.err }
+
+// Updates names tensors fn reassigns (an optimizer's parameters): each call realizes them
+// with the result. Assign gives a tensor a new buffer, but a recorded graph reads the buffers
+// it saw; so the recording copies, inside the graph, each new value back into the buffer the
+// tensor had before the call, and points the tensor at that buffer again. Every replay then
+// starts from the last one's values.
+func (f *Func) Updates(state ...*tensor.Tensor) *Func {
+	f.state = state
+	return f
+}
 
 // Close releases the recorded graph and the memory it holds.
 func (f *Func) Close() {
@@ -63,13 +78,11 @@ func (f *Func) Call(in ...*tensor.Tensor) (*tensor.Tensor, error) {
 		if f.calls == 1 {
 			f.direct = !f.pickDevice(in)
 		}
-		out := f.fn(in...)
-		return out, out.Realize()
+		return f.run(in, false)
 	case f.graph == nil:
-		if err := f.record(in); err != nil {
+		if f.err = f.record(in); f.err != nil {
 			f.direct = true
-			out := f.fn(in...)
-			return out, out.Realize()
+			return f.run(in, false)
 		}
 		return f.out, nil
 	}
@@ -80,6 +93,39 @@ func (f *Func) Call(in ...*tensor.Tensor) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("jit replay: %w", err)
 	}
 	return f.out, nil
+}
+
+// run calls fn and realizes its result and the state; keep copies each state tensor's new
+// value into the buffer it had before the call (see Updates).
+func (f *Func) run(in []*tensor.Tensor, keep bool) (*tensor.Tensor, error) {
+	olds := detached(f.state)
+	out := f.fn(in...)
+	if err := tensor.Realize(append([]*tensor.Tensor{out}, f.state...)...); err != nil || !keep {
+		return out, err
+	}
+	for i, s := range f.state {
+		dst, err := memory(olds[i])
+		if err != nil {
+			return nil, err
+		}
+		src, err := memory(s)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.dev.Copy(dst, src); err != nil {
+			return nil, fmt.Errorf("jit: copy state %d back: %w", i, err)
+		}
+		s.Assign(olds[i])
+	}
+	return out, nil
+}
+
+func detached(ts []*tensor.Tensor) []*tensor.Tensor {
+	d := make([]*tensor.Tensor, len(ts))
+	for i, t := range ts {
+		d[i] = t.Detach()
+	}
+	return d
 }
 
 // pickDevice reports whether every input is on one CUDA device, remembering it.
@@ -127,14 +173,18 @@ func (f *Func) record(in []*tensor.Tensor) error {
 		f.ins = append(f.ins, c)
 	}
 	var out *tensor.Tensor
+	olds := detached(f.state)
 	g, err := f.dev.Capture(func() error {
 		var rerr error
-		if terr := tensor.Try(func() { out = f.fn(f.ins...); rerr = out.Realize() }); terr != nil {
+		if terr := tensor.Try(func() { out, rerr = f.run(f.ins, true) }); terr != nil {
 			return terr
 		}
 		return rerr
 	})
 	if err != nil {
+		for i, s := range f.state { // nothing of the recorded call ran: its updates are void
+			s.Assign(olds[i])
+		}
 		return fmt.Errorf("jit: record: %w", err)
 	}
 	f.graph, f.out = g, out

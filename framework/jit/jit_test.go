@@ -94,3 +94,55 @@ func TestOtherDevicesRunDirectly(t *testing.T) {
 		t.Error("a CPU function claims to replay a CUDA graph")
 	}
 }
+
+// descend trains w of a least-squares fit for steps calls of one JIT function that assigns w,
+// and returns the losses the calls report.
+func descend(t *testing.T, device string, steps int) ([]float64, *Func) {
+	const rows, cols = 256, 64
+	r := rand.New(rand.NewPCG(uint64(os.Getpid()), 7))
+	x, err := tensor.FromSlice(randoms(r, rows*cols), rows, cols).To(device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := tensor.FromSlice(randoms(r, rows), rows).To(device)
+	w, _ := tensor.FromSlice(make([]float32, cols), cols).To(device)
+	f := New(func(in ...*tensor.Tensor) *tensor.Tensor {
+		res := in[0].Mul(w).Sum(1).Sub(in[1])
+		grad := in[0].Mul(res.Unsqueeze(1)).Sum(0).Mul(2.0 / rows)
+		w.Assign(w.Detach().Sub(grad.Mul(0.05)))
+		return res.Mul(res).Sum().Mul(1.0 / rows)
+	}).Updates(w)
+	var losses []float64
+	for call := 1; call <= steps; call++ {
+		l, err := f.Call(x, y)
+		if err != nil {
+			t.Fatalf("call %d: %v", call, err)
+		}
+		v, err := l.Item()
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses = append(losses, v)
+	}
+	return losses, f
+}
+
+func TestReplayedStepsUpdateWeights(t *testing.T) {
+	for _, device := range []string{"CPU", "CUDA"} {
+		t.Run(device, func(t *testing.T) {
+			if _, err := runtime.Get(device); err != nil {
+				t.Skipf("no %s here: %v", device, err)
+			}
+			losses, f := descend(t, device, 8)
+			defer f.Close()
+			if device == "CUDA" && !f.Replaying() {
+				t.Fatalf("the step was not recorded: %v", f.Err())
+			}
+			for i := 1; i < len(losses); i++ {
+				if !(losses[i] < losses[i-1]) {
+					t.Fatalf("loss did not fall at call %d: %v", i+1, losses)
+				}
+			}
+		})
+	}
+}
