@@ -76,6 +76,8 @@ func nnCases() []Case {
 		"F.embedding(x0,x1)")
 	add("embedding/int32", []In{D(dtype.Int32, 7).R(0, 6).NG(), F(6, 3)}, func(x []*T) *T { return (&nn.Embedding{Weight: x[1]}).Forward(x[0]) },
 		"F.embedding(x0.long(),x1)")
+	add("embedding/large_vocab", []In{D(dtype.Int64, 3, 4).R(0, 5).NG(), F(20, 4)}, func(x []*T) *T { return (&nn.Embedding{Weight: x[1]}).Forward(x[0]) },
+		"F.embedding(x0,x1)")
 	add("attention", []In{F(2, 5, 8), F(2, 6, 8), F(2, 6, 4)}, func(x []*T) *T { return nn.ScaledDotProductAttention(x[0], x[1], x[2], nil, false) },
 		"torch.softmax(x0 @ x1.transpose(-1,-2) / 8**0.5, -1) @ x2")
 	add("attention/causal", []In{F(1, 2, 5, 4), F(1, 2, 5, 4), F(1, 2, 5, 4)}, func(x []*T) *T { return nn.ScaledDotProductAttention(x[0], x[1], x[2], nil, true) },

@@ -305,7 +305,8 @@ func (t *Tensor) Repeat(reps ...int) *Tensor {
 // IndexSelect picks entries of t along axis ax by the integers in idx (any shape): the result
 // has t's shape with that axis replaced by idx's dims (PyTorch's index_select for a 1-D idx,
 // NumPy's take). It is one indexed load per output element; indices are clamped into range,
-// so no read leaves t. The gradient, a scatter-add, is a one-hot sum over the picked rows.
+// so no read leaves t. The gradient, a scatter-add, sums the gradient rows of equal indices
+// (as a one-hot matmul when there are at least as many picks as rows).
 func (t *Tensor) IndexSelect(ax int, idx *Tensor) *Tensor {
 	s := t.node.Shape
 	ax = axis("IndexSelect", ax, len(s), s)
@@ -336,9 +337,16 @@ func (t *Tensor) IndexSelect(ax int, idx *Tensor) *Tensor {
 	}
 	y := apply(lazy.IndexLoad, t.DType(), []int{outer, k, inner}, nil, t, pos.BroadcastTo(outer, k, inner))
 	if y.src != nil {
-		y.vjp = func(g *Tensor) []*Tensor { // onehot(idx)ᵀ · g, a matmul per outer block
-			hit := ci.Detach().Reshape(k, 1).Eq(ramp(n, 1, 1, n)).Cast(g.DType())
-			return []*Tensor{hit.T().Matmul(g.Reshape(outer, k, inner)).Reshape(s...), nil}
+		y.vjp = func(g *Tensor) []*Tensor {
+			g, c := g.Reshape(outer, k, inner), ci.Detach()
+			if k >= n { // onehot(idx)ᵀ · g, a matmul per outer block: n·k·inner per block
+				return []*Tensor{c.Reshape(k, 1).Eq(ramp(n, 1, 1, n)).Cast(g.DType()).T().Matmul(g).Reshape(s...), nil}
+			}
+			// Fewer picks than rows: sum the gradient rows of equal indices (k·k·inner), then
+			// each row of t loads the sum at its last pick, or is zero if none picked it.
+			sums := c.Reshape(k, 1).Eq(c.Reshape(1, k)).Cast(g.DType()).Matmul(g)
+			last := c.Reshape(1, k).Eq(ramp(n, 1, n, 1)).Where(ramp(k, 1, 1, k), -1).Max(1)
+			return []*Tensor{last.Ge(0).Reshape(1, n, 1).Where(sums.IndexSelect(1, last), 0).Reshape(s...), nil}
 		}
 	}
 	return y.Reshape(shape...)
