@@ -44,7 +44,7 @@ share of the measured device-to-device copy bandwidth.`,
 				}
 				rs = append(rs, bench.Framework(dev, o, sz)...)
 				rs = append(rs, bench.Runtime(dev, o, sz)...)
-				rs = append(rs, bench.TrainStep(dev, o, sz))
+				rs = append(rs, bench.TrainStep(dev, o, sz), bench.TrainStepJIT(dev, o, sz))
 				rs = bench.Order(rs)
 				w := cmd.OutOrStdout()
 				fmt.Fprintln(w, header)

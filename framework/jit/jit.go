@@ -10,7 +10,9 @@ package jit
 import (
 	"fmt"
 
+	"github.com/gradforge/gradforge/framework/lazy"
 	"github.com/gradforge/gradforge/framework/runtime"
+	"github.com/gradforge/gradforge/framework/schedule"
 	"github.com/gradforge/gradforge/framework/tensor"
 )
 
@@ -78,11 +80,11 @@ func (f *Func) Call(in ...*tensor.Tensor) (*tensor.Tensor, error) {
 		if f.calls == 1 {
 			f.direct = !f.pickDevice(in)
 		}
-		return f.run(in, false)
+		return f.run(in)
 	case f.graph == nil:
 		if f.err = f.record(in); f.err != nil {
 			f.direct = true
-			return f.run(in, false)
+			return f.run(in)
 		}
 		return f.out, nil
 	}
@@ -95,29 +97,54 @@ func (f *Func) Call(in ...*tensor.Tensor) (*tensor.Tensor, error) {
 	return f.out, nil
 }
 
-// run calls fn and realizes its result and the state; keep copies each state tensor's new
-// value into the buffer it had before the call (see Updates).
-func (f *Func) run(in []*tensor.Tensor, keep bool) (*tensor.Tensor, error) {
-	olds := detached(f.state)
+// run calls fn and realizes its result and the state.
+func (f *Func) run(in []*tensor.Tensor) (*tensor.Tensor, error) {
 	out := f.fn(in...)
-	if err := tensor.Realize(append([]*tensor.Tensor{out}, f.state...)...); err != nil || !keep {
-		return out, err
-	}
+	return out, tensor.Realize(append([]*tensor.Tensor{out}, f.state...)...)
+}
+
+// keep copies each state tensor's new value into the buffer it had before the call, olds,
+// and points the tensor at that buffer again (see Updates).
+func (f *Func) keep(olds []*tensor.Tensor) error {
 	for i, s := range f.state {
 		dst, err := memory(olds[i])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		src, err := memory(s)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := f.dev.Copy(dst, src); err != nil {
-			return nil, fmt.Errorf("jit: copy state %d back: %w", i, err)
+			return fmt.Errorf("jit: copy state %d back: %w", i, err)
 		}
 		s.Assign(olds[i])
 	}
-	return out, nil
+	return nil
+}
+
+// upload copies to the device the host data that the graphs of ts read (nn.CrossEntropy's
+// class indices, say, made anew by every call): a capture cannot copy from the host.
+func upload(ts []*tensor.Tensor) error {
+	seen := map[*lazy.Node]bool{}
+	var loads []*lazy.Node
+	var walk func(n *lazy.Node)
+	walk = func(n *lazy.Node) {
+		if seen[n] || n.Realized() {
+			return
+		}
+		seen[n] = true
+		if n.Op == lazy.Load {
+			loads = append(loads, n)
+		}
+		for _, s := range n.Src {
+			walk(s)
+		}
+	}
+	for _, t := range ts {
+		walk(t.Node())
+	}
+	return schedule.Realize(loads...)
 }
 
 func detached(ts []*tensor.Tensor) []*tensor.Tensor {
@@ -174,13 +201,26 @@ func (f *Func) record(in []*tensor.Tensor) error {
 	}
 	var out *tensor.Tensor
 	olds := detached(f.state)
-	g, err := f.dev.Capture(func() error {
-		var rerr error
-		if terr := tensor.Try(func() { out, rerr = f.run(f.ins, true) }); terr != nil {
-			return terr
-		}
-		return rerr
-	})
+	all := append([]*tensor.Tensor{nil}, f.state...)
+	err := tensor.Try(func() { out = f.fn(f.ins...) })
+	if err == nil {
+		all[0] = out
+		err = upload(all)
+	}
+	var g *runtime.Graph
+	if err == nil {
+		g, err = f.dev.Capture(func() error {
+			var rerr error
+			if terr := tensor.Try(func() {
+				if rerr = tensor.Realize(all...); rerr == nil {
+					rerr = f.keep(olds)
+				}
+			}); terr != nil {
+				return terr
+			}
+			return rerr
+		})
+	}
 	if err != nil {
 		for i, s := range f.state { // nothing of the recorded call ran: its updates are void
 			s.Assign(olds[i])

@@ -95,8 +95,8 @@ func TestOtherDevicesRunDirectly(t *testing.T) {
 	}
 }
 
-// descend trains w of a least-squares fit for steps calls of one JIT function that assigns w,
-// and returns the losses the calls report.
+// descend trains w of a least-squares fit for steps calls of one JIT function that assigns w
+// and reads host data it makes, and returns the losses the calls report.
 func descend(t *testing.T, device string, steps int) ([]float64, *Func) {
 	const rows, cols = 256, 64
 	r := rand.New(rand.NewPCG(uint64(os.Getpid()), 7))
@@ -110,7 +110,9 @@ func descend(t *testing.T, device string, steps int) ([]float64, *Func) {
 		res := in[0].Mul(w).Sum(1).Sub(in[1])
 		grad := in[0].Mul(res.Unsqueeze(1)).Sum(0).Mul(2.0 / rows)
 		w.Assign(w.Detach().Sub(grad.Mul(0.05)))
-		return res.Mul(res).Sum().Mul(1.0 / rows)
+		// Host data made by every call, as nn.CrossEntropy's class indices are: the recording
+		// uploads it before the capture.
+		return res.Mul(res).Mul(tensor.FromSlice([]float32{1.0 / rows}, 1)).Sum()
 	}).Updates(w)
 	var losses []float64
 	for call := 1; call <= steps; call++ {
@@ -133,6 +135,7 @@ func TestReplayedStepsUpdateWeights(t *testing.T) {
 			if _, err := runtime.Get(device); err != nil {
 				t.Skipf("no %s here: %v", device, err)
 			}
+			t.Setenv("DEVICE", device) // where FromSlice puts the host data
 			losses, f := descend(t, device, 8)
 			defer f.Close()
 			if device == "CUDA" && !f.Replaying() {
@@ -144,5 +147,20 @@ func TestReplayedStepsUpdateWeights(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestUploadRealizesOnlyHostData(t *testing.T) {
+	if _, err := runtime.Get("CPU"); err != nil {
+		t.Skipf("no CPU backend: %v", err)
+	}
+	t.Setenv("DEVICE", "CPU")
+	a := tensor.FromSlice([]float32{1, 2}, 2)
+	b := a.Mul(2)
+	if err := upload([]*tensor.Tensor{b}); err != nil {
+		t.Fatal(err)
+	}
+	if !a.Node().Realized() || b.Node().Realized() {
+		t.Errorf("host data realized %v (want true), its product %v (want false)", a.Node().Realized(), b.Node().Realized())
 	}
 }

@@ -40,7 +40,7 @@ type Options struct {
 // Result is one timed case.
 type Result struct {
 	Case  string  `json:"case"`
-	Impl  string  `json:"impl"` // "gradforge", "gradforge kernels", "runtime" or "torch"
+	Impl  string  `json:"impl"` // "gradforge", "gradforge (JIT)", "gradforge kernels", "runtime" or "torch"
 	Ms    float64 `json:"ms"`
 	Bytes int64   `json:"bytes,omitempty"` // minimum device memory traffic
 	Flops int64   `json:"flops,omitempty"`
@@ -195,7 +195,7 @@ func relErr(got, want []float64) float64 {
 // Order sorts results by case (in the issue's order) and, within a case, torch first.
 func Order(rs []Result) []Result {
 	rank := map[string]int{"copy": 0, "product6": 1, "product6_compiled": 2, "sum": 3, "softmax": 4, "matmul_f32": 5, "matmul_f16": 6, "train_step": 7}
-	impl := map[string]int{"torch": 0, "gradforge": 1, "gradforge kernels": 2, "runtime": 3}
+	impl := map[string]int{"torch": 0, "gradforge": 1, "gradforge (JIT)": 2, "gradforge kernels": 3, "runtime": 4}
 	slices.SortStableFunc(rs, func(a, b Result) int {
 		if d := rank[a.Case] - rank[b.Case]; d != 0 {
 			return d

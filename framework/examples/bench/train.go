@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gradforge/gradforge/framework/jit"
 	"github.com/gradforge/gradforge/framework/nn"
 	"github.com/gradforge/gradforge/framework/runtime"
 	"github.com/gradforge/gradforge/framework/tensor"
@@ -30,11 +31,43 @@ func (m *cnn) forward(x *tensor.Tensor) *tensor.Tensor {
 // TrainStep times one SGD step of the CNN at batch 512 (64 with Small) on random images:
 // forward, cross-entropy, backward and the parameter update, realized together.
 func TrainStep(dev *runtime.CUDA, o Options, sz Sizes) Result {
+	return timeTraining(dev, o, "gradforge", func(batch int) (func() error, func() *tensor.Tensor) {
+		return newTrainStep(batch)
+	})
+}
+
+// TrainStepJIT times the same step through framework/jit: its kernels are recorded into a
+// CUDA graph once and replayed, so no step builds, schedules or launches anything on the
+// host. The loss is checked to fall across replayed steps only.
+func TrainStepJIT(dev *runtime.CUDA, o Options, sz Sizes) Result {
+	return timeTraining(dev, o, "gradforge (JIT)", func(batch int) (func() error, func() *tensor.Tensor) {
+		tr := newTrainer(batch)
+		f := jit.New(func(in ...*tensor.Tensor) *tensor.Tensor { return tr.step(in[0], in[1]) }).Updates(tr.params...)
+		var l *tensor.Tensor
+		step := func() (err error) {
+			l, err = f.Call(tr.x, tr.y)
+			return err
+		}
+		for range 2 { // run directly, then record
+			if err := step(); err != nil {
+				panic(err)
+			}
+		}
+		if !f.Replaying() {
+			panic(fmt.Errorf("jit did not record the step: %w", f.Err()))
+		}
+		return step, func() *tensor.Tensor { return l }
+	})
+}
+
+// timeTraining times the step build returns at batch 512 (64 with Small), on CUDA, and checks
+// that the loss fell from its first run to its last.
+func timeTraining(dev *runtime.CUDA, o Options, impl string, build func(batch int) (func() error, func() *tensor.Tensor)) Result {
 	batch := 512
 	if o.Small {
 		batch = 64
 	}
-	r := Result{Case: "train_step", Impl: "gradforge", Note: fmt.Sprintf("batch %d", batch)}
+	r := Result{Case: "train_step", Impl: impl, Note: fmt.Sprintf("batch %d", batch)}
 	old, had := os.LookupEnv("DEVICE")
 	os.Setenv("DEVICE", "CUDA") // layers and constants are made on the default device
 	defer func() {
@@ -45,7 +78,7 @@ func TrainStep(dev *runtime.CUDA, o Options, sz Sizes) Result {
 		}
 	}()
 	err := tensor.Try(func() {
-		step, loss := newTrainStep(batch)
+		step, loss := build(batch)
 		first := math.NaN()
 		ms, err := median(max(3, o.Reps/4), func() (time.Duration, error) {
 			t, err := dev.Time(step)
@@ -72,12 +105,17 @@ func TrainStep(dev *runtime.CUDA, o Options, sz Sizes) Result {
 	return r
 }
 
-// newTrainStep builds the CNN, a fixed random batch, and the step that trains on it; loss is
-// the last step's loss. Tensors go to the default device ($DEVICE).
-func newTrainStep(batch int) (step func() error, loss func() *tensor.Tensor) {
+// trainer is the CNN, its parameters and a fixed random batch.
+type trainer struct {
+	m      *cnn
+	params []*tensor.Tensor
+	x, y   *tensor.Tensor
+}
+
+// newTrainer builds the CNN and a fixed random batch on the default device ($DEVICE).
+func newTrainer(batch int) *trainer {
 	m := &cnn{C1: nn.NewConv2d(1, 32, 3, tensor.Window{}, true), C2: nn.NewConv2d(32, 64, 3, tensor.Window{}, true),
 		L1: nn.NewLinear(1600, 128, true), L2: nn.NewLinear(128, 10, true)}
-	params := nn.Parameters(m)
 	rng := rand.New(rand.NewPCG(1, 2))
 	labels := make([]int32, batch)
 	for i := range labels {
@@ -87,18 +125,31 @@ func newTrainStep(batch int) (step func() error, loss func() *tensor.Tensor) {
 	if err := tensor.Realize(x, y); err != nil {
 		panic(err)
 	}
+	return &trainer{m: m, params: nn.Parameters(m), x: x, y: y}
+}
+
+// step is one SGD step on images x with labels y: it assigns the updated parameters and
+// returns the loss, all unrealized.
+func (tr *trainer) step(x, y *tensor.Tensor) *tensor.Tensor {
+	for _, p := range tr.params {
+		p.Grad = nil
+	}
+	l := nn.CrossEntropy(tr.m.forward(x), y, 0)
+	l.Backward()
+	for _, p := range tr.params {
+		p.Assign(p.Detach().Sub(p.Grad.Mul(0.01)))
+	}
+	return l
+}
+
+// newTrainStep returns a step that trains a new CNN on a fixed random batch, realizing the loss
+// and the parameters together; loss is the last step's loss.
+func newTrainStep(batch int) (step func() error, loss func() *tensor.Tensor) {
+	tr := newTrainer(batch)
 	var l *tensor.Tensor
 	step = func() error {
-		for _, p := range params {
-			p.Grad = nil
-		}
-		l = nn.CrossEntropy(m.forward(x), y, 0)
-		l.Backward()
-		out := []*tensor.Tensor{l}
-		for _, p := range params {
-			out = append(out, p.Assign(p.Detach().Sub(p.Grad.Mul(0.01))))
-		}
-		return tensor.Realize(out...)
+		l = tr.step(tr.x, tr.y)
+		return tensor.Realize(append([]*tensor.Tensor{l}, tr.params...)...)
 	}
 	return step, func() *tensor.Tensor { return l }
 }
