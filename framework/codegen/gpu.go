@@ -449,21 +449,70 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 	if bT {
 		layout = "COLB"
 	}
+	parts := 1
+	if d.Name == "cuda" && src == sgemmTemplate {
+		parts = splitK(m/128*(n/128), kk)
+	}
+	// Split over k, each block starts its slice of A and B and stores its partial tile densely.
+	oas, obs, kz, scm, cout := strconv.Itoa(oa), strconv.Itoa(ob), kk/parts, sc[0], "data0 + "+strconv.Itoa(oc)
+	if parts > 1 {
+		oas += fmt.Sprintf(" + blockIdx.z * %d", kz)
+		obs += fmt.Sprintf(" + (size_t)blockIdx.z * %d", kz*sb[2])
+		scm, cout = n, fmt.Sprintf("gf_part_%s + (size_t)blockIdx.z * %d", k.Name, m*n)
+	}
 	rep := strings.NewReplacer("$BN", strconv.Itoa(bn), "$A", fmt.Sprintf("data%d", a.Buf), "$B", fmt.Sprintf("data%d", b.Buf),
 		"$T", d.Types[e.DType], "$CVT", d.Convert[e.DType][1], "$M", strconv.Itoa(m), "$N", strconv.Itoa(n),
-		"$K", strconv.Itoa(kk), "$SAM", strconv.Itoa(sa[0]), "$SBK", strconv.Itoa(sbk), "$SBN", strconv.Itoa(sbn),
-		"$SCM", strconv.Itoa(sc[0]), "$OA", strconv.Itoa(oa), "$OB", strconv.Itoa(ob), "$OC", strconv.Itoa(oc),
-		"$LAYOUT", layout)
+		"$K", strconv.Itoa(kz), "$SAM", strconv.Itoa(sa[0]), "$SBK", strconv.Itoa(sbk), "$SBN", strconv.Itoa(sbn),
+		"$SCM", strconv.Itoa(scm), "$OA", oas, "$OB", obs, "data0 + $OC", cout, "$LAYOUT", layout)
 	sig := launchBounds(d.Kernel(k.Name, k.Params), threads)
 	prelude := d.Prelude
 	if vec == 8 {
 		prelude += d.HalfPrelude + "#include <mma.h>\n"
 	}
-	k.Src = prelude + sig + rep.Replace(src) + "}\n"
-	k.Grid, k.Block = [3]int{n / bn, (m + bm - 1) / bm, 1}, [3]int{threads, 1, 1}
+	body := rep.Replace(src)
+	if parts > 1 {
+		prelude += fmt.Sprintf("__device__ float gf_part_%s[%d];\n__device__ unsigned gf_count_%s[%d];\n", k.Name, parts*m*n, k.Name, m/128*(n/128))
+		body += strings.NewReplacer("$NAME", k.Name, "$PARTS", strconv.Itoa(parts), "$MN", strconv.Itoa(m*n), "$N", strconv.Itoa(n),
+			"$SCM", strconv.Itoa(sc[0]), "$OC", strconv.Itoa(oc)).Replace(sgemmSplitSum)
+	}
+	k.Src = prelude + sig + body + "}\n"
+	k.Grid, k.Block = [3]int{n / bn, (m + bm - 1) / bm, parts}, [3]int{threads, 1, 1}
 	k.Flops = 2 * int64(m) * int64(n) * int64(kk)
 	return true
 }
+
+// splitK is the number of slices of the k range a float32 128×128-tile product of few tiles
+// is split into, so that the GPU gets about 128 blocks (the linear layer's 512×1600·1600×128
+// is 4 tiles): a divisor of the range's 8-wide steps, each slice at least 64 long.
+func splitK(tiles, k int) int {
+	best := 1
+	for s := 2; s*tiles <= 128 && k/s >= 64; s++ {
+		if k%(8*s) == 0 {
+			best = s
+		}
+	}
+	return best
+}
+
+// sgemmSplitSum ends a split sgemmTemplate: the last of an output tile's blocks to finish (an
+// atomic count per tile) sums the tile's partials, in slice order, into C.
+const sgemmSplitSum = `  __threadfence();
+  __shared__ bool gf_last;
+  __syncthreads();
+  if (t == 0) gf_last = atomicAdd(&gf_count_$NAME[blockIdx.y * gridDim.x + blockIdx.x], 1u) == $PARTS - 1;
+  __syncthreads();
+  if (!gf_last) return;
+  for (int i = t; i < 4096; i += 256) {
+    size_t at = (size_t)(bm + i / 32) * $N + bn + (i % 32) * 4;
+    float4 s = __ldcg((const float4*)&gf_part_$NAME[at]);
+    for (int z = 1; z < $PARTS; z++) {
+      float4 p = __ldcg((const float4*)&gf_part_$NAME[(size_t)z * $MN + at]);
+      s.x += p.x; s.y += p.y; s.z += p.z; s.w += p.w;
+    }
+    *(float4*)&data0[$OC + (size_t)(bm + i / 32) * $SCM + bn + (i % 32) * 4] = s;
+  }
+  if (t == 0) gf_count_$NAME[blockIdx.y * gridDim.x + blockIdx.x] = 0u;
+`
 
 // launchBounds declares a CUDA kernel's block size, so that the compiler keeps each thread's
 // registers within what that many threads may share (without it a 1024-thread block of a

@@ -44,9 +44,10 @@ func TestMatmulLoweringPicksTiles(t *testing.T) {
 		{"ragged rows: narrow tiles guard the last", 1100, 96, 64, dtype.Float32, "if (r < 1100)", [3]int{3, 5, 1}},
 		{"few rows stay one thread per output", 512, 64, 288, dtype.Float32, "for (int ridx0", [3]int{}},
 		{"16-bit narrow products stay one thread per output", 4096, 64, 64, dtype.Float16, "for (int ridx0", [3]int{}},
-		// The linear layer's x·Wᵀ (512×1600 by 1600×128) takes the 128×128 tiles: it is slow on the
-		// device because its grid is 1×4 blocks, not because a condition rejects it.
-		{"linear 1600→128 takes 128×128 tiles, 4 blocks", 512, 128, 1600, dtype.Float32, "fmaf(av[i], bv[j]", [3]int{1, 4, 1}},
+		// The linear layer's x·Wᵀ (512×1600 by 1600×128) always took the 128×128 tiles, but as
+		// 1×4 blocks (1 TFLOP/s on the H200): its k range is split 25 ways.
+		{"few tiles split k: linear 1600→128", 512, 128, 1600, dtype.Float32, "gf_count_r_512_128_1600[blockIdx.y * gridDim.x + blockIdx.x], 1u) == 25 - 1", [3]int{1, 4, 25}},
+		{"many tiles do not split k", 2048, 2048, 1600, dtype.Float32, "for (int k0 = 0; k0 < 1600; k0 += 8)", [3]int{16, 16, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := Lower(matmulAST(tc.m, tc.n, tc.k, tc.dt), CUDA)

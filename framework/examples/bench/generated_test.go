@@ -69,6 +69,8 @@ func TestGeneratedKernelsMatchCPU(t *testing.T) {
 		{"narrow tiles, 64 columns, ragged rows", []int{6195, 288}, []int{288, 64}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y) }, 1e-4},
 		{"narrow tiles, 192 columns", []int{1024, 40}, []int{40, 192}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y) }, 1e-4},
 		{"narrow tiles, 96 columns, Wᵀ, ragged rows", []int{2049, 64}, []int{96, 64}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y.T()) }, 1e-4},
+		{"split-k tiles, linear layer x·Wᵀ", []int{512, 1600}, []int{128, 1600}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y.T()) }, 1e-4},
+		{"split-k tiles, two tiles", []int{256, 640}, []int{640, 128}, func(x, y *tensor.Tensor) *tensor.Tensor { return x.Matmul(y) }, 1e-4},
 		{"tensor-core matmul float16", []int{256, 512}, []int{512, 384}, func(x, y *tensor.Tensor) *tensor.Tensor {
 			return realized(x.Cast(dtype.Float16)).Matmul(realized(y.Cast(dtype.Float16))).Cast(dtype.Float32)
 		}, 2e-3},
