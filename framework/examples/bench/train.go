@@ -122,10 +122,13 @@ func newTrainer(batch int) *trainer {
 		labels[i] = int32(rng.IntN(10))
 	}
 	x, y := tensor.Randn(batch, 1, 28, 28), tensor.FromSlice(labels, batch)
-	if err := tensor.Realize(x, y); err != nil {
+	params := nn.Parameters(m)
+	// Realized here, the parameters are buffers in every step: the first step's kernels are
+	// the later ones' (a JIT records the second step with no new kernel to compile).
+	if err := tensor.Realize(append([]*tensor.Tensor{x, y}, params...)...); err != nil {
 		panic(err)
 	}
-	return &trainer{m: m, params: nn.Parameters(m), x: x, y: y}
+	return &trainer{m: m, params: params, x: x, y: y}
 }
 
 // step is one SGD step on images x with labels y: it assigns the updated parameters and
