@@ -504,10 +504,11 @@ const sgemmSplitSum = `  __threadfence();
   if (!gf_last) return;
   for (int i = t; i < 4096; i += 256) {
     size_t at = (size_t)(bm + i / 32) * $N + bn + (i % 32) * 4;
-    float4 s = __ldcg((const float4*)&gf_part_$NAME[at]);
+    volatile float* p = gf_part_$NAME + at; // other blocks' stores: past the L1
+    float4 s = make_float4(p[0], p[1], p[2], p[3]);
     for (int z = 1; z < $PARTS; z++) {
-      float4 p = __ldcg((const float4*)&gf_part_$NAME[(size_t)z * $MN + at]);
-      s.x += p.x; s.y += p.y; s.z += p.z; s.w += p.w;
+      p += $MN;
+      s.x += p[0]; s.y += p[1]; s.z += p[2]; s.w += p[3];
     }
     *(float4*)&data0[$OC + (size_t)(bm + i / 32) * $SCM + bn + (i % 32) * 4] = s;
   }
@@ -599,7 +600,10 @@ const sgemmNarrow = `  const float* A = $A + $OA; const float* B = $B + $OB; flo
   bool ldb = t < 2 * BN;
   const float* a[AL];
   #pragma unroll
-  for (int l = 0; l < AL; l++) a[l] = A + (size_t)min(bm + t / 2 + l * 128, $M - 1) * $SAM + (t % 2) * 4;
+  for (int l = 0; l < AL; l++) {
+    int r = bm + t / 2 + l * 128;
+    a[l] = A + (size_t)(r < $M ? r : $M - 1) * $SAM + (t % 2) * 4;
+  }
 #define ROWB 1
 #define COLB 2
 #if $LAYOUT == ROWB
