@@ -5,7 +5,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +59,76 @@ func TestMatmulLoweringPicksTiles(t *testing.T) {
 			}
 			if tc.launched != ([3]int{}) && k.Grid != tc.launched {
 				t.Errorf("grid %v, want %v", k.Grid, tc.launched)
+			}
+		})
+	}
+}
+
+// TestTileKernelsOnHost compiles the float32 tile kernels (128×128, narrow, split k; B
+// row-major and transposed; ragged rows) with g++ against testdata/cuda_on_host.cpp, which
+// emulates a block's threads, and checks every output: the CUDA source is right before a
+// device run. It skips without a C++20 g++.
+func TestTileKernelsOnHost(t *testing.T) {
+	gxx, err := exec.LookPath("g++")
+	if err != nil || testing.Short() {
+		t.Skip("no g++, or -short (this compiles seven programs)")
+	}
+	colb := func(m, n, k int) *AST { // C = A·Bᵀ with B stored [N, K]
+		ast := matmulAST(m, n, k, dtype.Float32)
+		b := view.Contiguous(n, k).Reshape([]int{1, n, k}).Expand([]int{m, n, k})
+		ast.Value.Src[0].Src[1] = &Expr{Op: lazy.Load, DType: dtype.Float32, Buf: 2, View: b}
+		return ast
+	}
+	harness, err := filepath.Abs("testdata/cuda_on_host.cpp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		m, n, k int
+		colb    bool
+		want    string
+	}{
+		{"128×128 tiles", 256, 256, 32, false, "As[2][8][128]"},
+		{"narrow 32 columns, ragged rows", 1100, 32, 40, false, "#define BN 32"},
+		{"narrow 64 columns, 3 tiles wide, ragged rows", 1300, 192, 24, false, "#define BN 64"},
+		{"narrow 32 columns, Bᵀ", 1030, 96, 16, true, "#define BN 32"},
+		{"narrow 64 columns, Bᵀ", 1500, 64, 48, true, "#define BN 64"},
+		{"split k", 256, 128, 640, false, "gf_last"},
+		{"split k, Bᵀ, 2 tiles", 128, 256, 1024, true, "gf_last"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ast := matmulAST(tc.m, tc.n, tc.k, dtype.Float32)
+			if tc.colb {
+				ast = colb(tc.m, tc.n, tc.k)
+			}
+			k := Lower(ast, CUDA)
+			if !strings.Contains(k.Src, tc.want) {
+				t.Fatalf("source lacks %q:\n%s", tc.want, k.Src)
+			}
+			dir := t.TempDir()
+			src, bin := filepath.Join(dir, "kernel.cu"), filepath.Join(dir, "kernel")
+			if err := os.WriteFile(src, []byte(k.Src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(gxx, "-std=c++20", "-O1", "-w", "-pthread", `-DKERNEL="`+src+`"`, "-DFN="+k.Name, harness, "-o", bin).CombinedOutput()
+			if err != nil {
+				if strings.Contains(string(out), "barrier") {
+					t.Skipf("g++ without C++20 <barrier>: %s", out)
+				}
+				t.Fatalf("g++: %v\n%s", err, out)
+			}
+			args := []int{tc.m, tc.n, tc.k, k.Grid[0], k.Grid[1], 0, k.Grid[2]}
+			if tc.colb {
+				args[5] = 1
+			}
+			var strs []string
+			for _, a := range args {
+				strs = append(strs, strconv.Itoa(a))
+			}
+			out, err = exec.Command(bin, strs...).CombinedOutput()
+			if err != nil || !strings.HasPrefix(string(out), "ok") {
+				t.Fatalf("%v: %s", err, out)
 			}
 		})
 	}
