@@ -420,16 +420,16 @@ func gpuMatmul(d *Dialect, ast *AST, k *Kernel, views map[*Expr]view.Stack, out 
 		return false
 	}
 	src, threads, bm, bn := sgemmTemplate, 256, 128, 128
+	nw := 32 // sgemmNarrow's width
+	if n%64 == 0 {
+		nw = 64
+	}
 	switch {
 	case m%128 == 0 && n%128 == 0:
-	case d.Name == "cuda" && vec == 4 && n%32 == 0 && m >= gpuNarrowMinRows:
+	case d.Name == "cuda" && vec == 4 && n%32 == 0 && n/nw*((m+8192/nw-1)/(8192/nw)) >= gpuNarrowMinBlocks:
 		// A convolution's 32 or 64 output channels: tiles as wide as 64 or 32 columns,
 		// taller to keep each thread's 8×4 outputs; any number of rows.
-		src, bn = sgemmNarrow, 32
-		if n%64 == 0 {
-			bn = 64
-		}
-		bm = 8192 / bn
+		src, bn, bm = sgemmNarrow, nw, 8192/nw
 	default:
 		return false
 	}
@@ -582,9 +582,10 @@ const sgemmTemplate = `  const float* A = $A + $OA; const float* B = $B + $OB; f
   }
 `
 
-// gpuNarrowMinRows is the fewest rows for which a matmul of 32 or 64 columns takes
-// sgemmNarrow: below it one thread per output fills the GPU as well.
-const gpuNarrowMinRows = 1024
+// gpuNarrowMinBlocks is the fewest tiles for which a matmul of 32 or 64 columns takes
+// sgemmNarrow: below it, half the H200's multiprocessors idle, and one thread per output
+// fills the GPU as well.
+const gpuNarrowMinBlocks = 64
 
 // sgemmNarrow is sgemmTemplate for N a multiple of 32 or 64 (BN) but not of 128: BN×(8192/BN)
 // tiles, 256 threads each computing 8×4 outputs. Rows past M load row M-1 and are not stored.

@@ -44,8 +44,9 @@ func TestMatmulLoweringPicksTiles(t *testing.T) {
 		{"ragged sizes fall back", 100, 384, 64, dtype.Float32, "for (int ridx0", [3]int{}},
 		{"32 columns: 256-row narrow tiles", 86528, 32, 576, dtype.Float32, "#define BN 32", [3]int{1, 338, 1}},
 		{"64 columns: 128-row narrow tiles", 61952, 64, 288, dtype.Float32, "#define BN 64", [3]int{1, 484, 1}},
-		{"ragged rows: narrow tiles guard the last", 1100, 96, 64, dtype.Float32, "if (r < 1100)", [3]int{3, 5, 1}},
-		{"few rows stay one thread per output", 512, 64, 288, dtype.Float32, "for (int ridx0", [3]int{}},
+		{"ragged rows: narrow tiles guard the last", 5500, 96, 64, dtype.Float32, "if (r < 5500)", [3]int{3, 22, 1}},
+		{"linear layer's input gradient: 64-column tiles", 512, 1600, 128, dtype.Float32, "#define BN 64", [3]int{25, 4, 1}},
+		{"few tiles stay one thread per output", 512, 64, 288, dtype.Float32, "for (int ridx0", [3]int{}},
 		{"16-bit narrow products stay one thread per output", 4096, 64, 64, dtype.Float16, "for (int ridx0", [3]int{}},
 		// The linear layer's x·Wᵀ (512×1600 by 1600×128) always took the 128×128 tiles, but as
 		// 1×4 blocks (1 TFLOP/s on the H200): its k range is split 25 ways.
@@ -90,10 +91,10 @@ func TestTileKernelsOnHost(t *testing.T) {
 		want    string
 	}{
 		{"128×128 tiles", 256, 256, 32, false, "As[2][8][128]"},
-		{"narrow 32 columns, ragged rows", 1100, 32, 40, false, "#define BN 32"},
-		{"narrow 64 columns, 3 tiles wide, ragged rows", 1300, 192, 24, false, "#define BN 64"},
-		{"narrow 32 columns, Bᵀ", 1030, 96, 16, true, "#define BN 32"},
-		{"narrow 64 columns, Bᵀ", 1500, 64, 48, true, "#define BN 64"},
+		{"narrow 32 columns, ragged rows", 16284, 32, 40, false, "#define BN 32"},
+		{"narrow 64 columns, 3 tiles wide, ragged rows", 2700, 192, 24, false, "#define BN 64"},
+		{"narrow 32 columns, Bᵀ, ragged rows", 5400, 96, 16, true, "#define BN 32"},
+		{"narrow 64 columns, Bᵀ, ragged rows", 8150, 64, 48, true, "#define BN 64"},
 		{"split k", 256, 128, 640, false, "gf_last"},
 		{"split k, Bᵀ, 2 tiles", 128, 256, 1024, true, "gf_last"},
 	} {
