@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/gradforge/gradforge/framework/dtype"
@@ -97,5 +98,54 @@ func TestGradientsAccumulateAndDetach(t *testing.T) {
 	}
 	if err := Try(func() { x.Sum().Mul(x).Backward() }); err == nil {
 		t.Fatal("Backward of a non-scalar did not refuse")
+	}
+}
+
+// TestIndexSelectGradientSumsRepeatedPicks pins IndexSelect's scatter-add gradient with fewer
+// picks than rows, by the k×k matmul and by the sort and segmented scan (scanAbove 0), against
+// sums over the picks: repeated picks add up, unpicked rows get zero.
+func TestIndexSelectGradientSumsRepeatedPicks(t *testing.T) {
+	defer func(v int) { scanAbove = v }(scanAbove)
+	for _, tc := range []struct {
+		name                string
+		shape               []int
+		ax, outer, n, inner int
+	}{
+		{"rows of a table", []int{120, 3}, 0, 1, 120, 3},
+		{"a middle axis", []int{2, 90, 3}, 1, 2, 90, 3},
+	} {
+		for _, above := range []int{1 << 28, 0} {
+			scanAbove = above
+			ids := make([]int64, 75) // odd picks rows 1, 3, 5, 7, 9 (7 or 8 each), even ones row 4 (38)
+			for i := range ids {
+				ids[i] = int64(i*7) % 10
+				if i%2 == 0 {
+					ids[i] = 4
+				}
+			}
+			k := len(ids)
+			x := Rand(tc.shape...).SetRequiresGrad(true)
+			gs := make([]float32, tc.outer*k*tc.inner)
+			for i := range gs {
+				gs[i] = float32(i%13) - 6
+			}
+			g := FromSlice(gs, tc.outer, k, tc.inner)
+			x.IndexSelect(tc.ax, FromSlice(ids)).Reshape(tc.outer, k, tc.inner).Mul(g).Sum().Backward()
+			got, err := x.Grad.Float64s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]float64, tc.outer*tc.n*tc.inner)
+			for o := range tc.outer {
+				for j, id := range ids {
+					for i := range tc.inner {
+						want[(o*tc.n+int(id))*tc.inner+i] += float64(gs[(o*k+j)*tc.inner+i])
+					}
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s (scanAbove %d): gradient %v, want %v", tc.name, above, got, want)
+			}
+		}
 	}
 }

@@ -302,6 +302,11 @@ func (t *Tensor) Repeat(reps ...int) *Tensor {
 	return t.Reshape(pre...).Expand(big...).Reshape(out...)
 }
 
+// scanAbove is the size of IndexSelect's k×k gradient matmul (multiply-adds) above which a
+// sort and segmented scan sum the picks instead: on a CPU the scan's extra kernels cost more
+// up to about 512 picks of 256 floats, four times less at 4096.
+var scanAbove = 1 << 28
+
 // IndexSelect picks entries of t along axis ax by the integers in idx (any shape): the result
 // has t's shape with that axis replaced by idx's dims (PyTorch's index_select for a 1-D idx,
 // NumPy's take). It is one indexed load per output element; indices are clamped into range,
@@ -342,11 +347,27 @@ func (t *Tensor) IndexSelect(ax int, idx *Tensor) *Tensor {
 			if k >= n { // onehot(idx)ᵀ · g, a matmul per outer block: n·k·inner per block
 				return []*Tensor{c.Reshape(k, 1).Eq(ramp(n, 1, 1, n)).Cast(g.DType()).T().Matmul(g).Reshape(s...), nil}
 			}
-			// Fewer picks than rows: sum the gradient rows of equal indices (k·k·inner), then
-			// each row of t loads the sum at its last pick, or is zero if none picked it.
-			sums := c.Reshape(k, 1).Eq(c.Reshape(1, k)).Cast(g.DType()).Matmul(g)
-			last := c.Reshape(1, k).Eq(ramp(n, 1, n, 1)).Where(ramp(k, 1, 1, k), -1).Max(1)
-			return []*Tensor{last.Ge(0).Reshape(1, n, 1).Where(sums.IndexSelect(1, last), 0).Reshape(s...), nil}
+			// Fewer picks than rows. Few picks: sum the gradient rows of equal indices by a k×k
+			// matmul; each row of t loads the sum at its last pick (its run's end), or 0.
+			end, run := ramp(k, 1, 1, k), g
+			if k*k*outer*inner <= scanAbove {
+				run = c.Reshape(k, 1).Eq(c.Reshape(1, k)).Cast(g.DType()).Matmul(g)
+			} else {
+				// Many: sort the picks by (index, position), ranks from k·k comparisons with no
+				// dim factor, and sum runs of equal indices by a segmented scan, log₂k passes.
+				key := c.Cast(dtype.Int64).Mul(k).Add(ramp(k, 1, k).Cast(dtype.Int64))
+				end = key.Reshape(1, k).Lt(key.Reshape(k, 1)).Cast(it).Sum(1).Reshape(1, k)
+				perm := end.Eq(ramp(k, 1, k, 1)).Where(ramp(k, 1, 1, k), 0).Sum(1)
+				sorted := c.IndexSelect(0, perm)
+				run = g.IndexSelect(1, perm)
+				for d := 1; d < k; d *= 2 {
+					same := sorted.Shrink([][2]int{{d, k}}).Eq(sorted.Shrink([][2]int{{0, k - d}})).Pad([][2]int{{d, 0}})
+					prev := run.Shrink([][2]int{{0, outer}, {0, k - d}, {0, inner}}).Pad([][2]int{{0, 0}, {d, 0}, {0, 0}})
+					run = run.Add(same.Reshape(1, k, 1).Where(prev, 0)).Contiguous()
+				}
+			}
+			end = c.Reshape(1, k).Eq(ramp(n, 1, n, 1)).Where(end, -1).Max(1)
+			return []*Tensor{end.Ge(0).Reshape(1, n, 1).Where(run.IndexSelect(1, end), 0).Reshape(s...), nil}
 		}
 	}
 	return y.Reshape(shape...)
