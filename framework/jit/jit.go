@@ -115,6 +115,9 @@ func (f *Func) keep(olds []*tensor.Tensor) error {
 		if err != nil {
 			return err
 		}
+		if src.Ptr() == dst.Ptr() { // fn left it alone
+			continue
+		}
 		if err := f.dev.Copy(dst, src); err != nil {
 			return fmt.Errorf("jit: copy state %d back: %w", i, err)
 		}
