@@ -80,7 +80,7 @@ func timeTraining(dev *runtime.CUDA, o Options, impl string, build func(batch in
 	err := tensor.Try(func() {
 		step, loss := build(batch)
 		first := math.NaN()
-		ms, err := median(max(3, o.Reps/4), func() (time.Duration, error) {
+		ms, err := median(max(10, o.Reps), func() (time.Duration, error) {
 			t, err := dev.Time(step)
 			if math.IsNaN(first) && err == nil {
 				first, _ = loss().Item()
