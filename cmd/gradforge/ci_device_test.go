@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,44 +65,9 @@ func TestCIParityOnDevice(t *testing.T) {
 		"--ci-gates", "parity", "--ci-device", device, "--ci-gpu-label", label, "--ci-build", `cp ./gradforge "$GRADFORGE_OUT"`,
 		"--ci-clone-url", filepath.Join(dir, "git", "{repo}"), "--runner-heartbeat", "2s", "--runner-hold", "2s")
 
-	tok, _ := gradforge(t, dir, "runner", "token", "create", "--ttl", "5m")
-	cfg := filepath.Join(dir, "runner.json")
-	if out, code := gradforge(t, dir, "runner", "register", "--url", url, "--token", strings.Fields(tok)[0], "--labels", label+",linux", "--name", "device-e2e", "--config", cfg); code != 0 {
-		t.Fatalf("register: %s", out)
-	}
-	run := exec.Command(bin, "runner", "run", "--config", cfg, "--work-dir", filepath.Join(dir, "work"))
-	run.Env = cleanEnv()
-	var runLog strings.Builder
-	run.Stdout, run.Stderr = &runLog, &runLog
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		run.Process.Kill()
-		run.Wait()
-		if t.Failed() {
-			t.Logf("runner output:\n%s", runLog.String())
-		}
-	})
-
-	raw, err := os.ReadFile(fixturePath(t, "pull_request/synchronize.payload.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev map[string]any
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	pr := ev["pull_request"].(map[string]any)
-	pr["head"].(map[string]any)["sha"] = head
-	pr["base"].(map[string]any)["sha"] = base
-	payload := filepath.Join(dir, "synchronize.json")
-	b, _ := json.Marshal(ev)
-	os.WriteFile(payload, b, 0o644)
+	runLog := startRunner(t, dir, url, label+",linux")
 	start := time.Now()
-	if out, err := replay(t, dir, payload, "--url", url, "--webhook-secret", "s3cret", "--event", "pull_request"); err != nil {
-		t.Fatalf("replay: %v\n%s", err, out)
-	}
+	postSynchronize(t, dir, url, base, head)
 
 	var parity githubtest.CheckRun
 	for deadline := time.Now().Add(25 * time.Minute); time.Now().Before(deadline) && parity.Status != "completed"; time.Sleep(time.Second) {

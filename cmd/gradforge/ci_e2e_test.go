@@ -58,48 +58,12 @@ func TestCIEndToEnd(t *testing.T) {
 		"--ci-gates", "lines", "--ci-line-budget", "100", "--ci-clone-url", filepath.Join(dir, "git", "{repo}"),
 		"--runner-heartbeat", "500ms", "--runner-hold", "2s")
 
-	tok, _ := gradforge(t, dir, "runner", "token", "create", "--ttl", "5m")
-	cfg := filepath.Join(dir, "runner.json")
-	if out, code := gradforge(t, dir, "runner", "register", "--url", url, "--token", strings.Fields(tok)[0], "--labels", "linux", "--name", "e2e", "--config", cfg); code != 0 {
-		t.Fatalf("register: %s", out)
-	}
-	run := exec.Command(bin, "runner", "run", "--config", cfg, "--work-dir", filepath.Join(dir, "work"))
 	goEnv := func(k string) string {
 		v, _ := exec.Command("go", "env", k).Output()
 		return strings.TrimSpace(string(v))
 	}
-	run.Env = append(cleanEnv(), "GOCACHE="+goEnv("GOCACHE"), "GOMODCACHE="+goEnv("GOMODCACHE"), "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod")
-	var runLog strings.Builder
-	run.Stdout, run.Stderr = &runLog, &runLog
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		run.Process.Kill()
-		run.Wait()
-		if t.Failed() {
-			t.Logf("runner output:\n%s", runLog.String())
-		}
-	})
-
-	// The real synchronize payload, moved to this repository's base and head.
-	raw, err := os.ReadFile(fixturePath(t, "pull_request/synchronize.payload.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev map[string]any
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	pr := ev["pull_request"].(map[string]any)
-	pr["head"].(map[string]any)["sha"] = head
-	pr["base"].(map[string]any)["sha"] = base
-	payload := filepath.Join(dir, "synchronize.json")
-	b, _ := json.Marshal(ev)
-	os.WriteFile(payload, b, 0o644)
-	if out, err := replay(t, dir, payload, "--url", url, "--webhook-secret", "s3cret", "--event", "pull_request"); err != nil {
-		t.Fatalf("replay: %v\n%s", err, out)
-	}
+	startRunner(t, dir, url, "linux", "GOCACHE="+goEnv("GOCACHE"), "GOMODCACHE="+goEnv("GOMODCACHE"), "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod")
+	postSynchronize(t, dir, url, base, head)
 
 	var lines githubtest.CheckRun
 	for deadline := time.Now().Add(8 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
@@ -121,4 +85,53 @@ func TestCIEndToEnd(t *testing.T) {
 		t.Errorf("no line-count comment on the pull request: %+v", comments)
 	}
 	t.Logf("lines check: %s — %s", lines.Conclusion, lines.Title)
+}
+
+// startRunner registers a runner with labels at url and runs it until the test ends (its
+// output is logged if the test fails); env is added to its environment.
+func startRunner(t *testing.T, dir, url, labels string, env ...string) *strings.Builder {
+	t.Helper()
+	tok, _ := gradforge(t, dir, "runner", "token", "create", "--ttl", "5m")
+	cfg := filepath.Join(dir, "runner.json")
+	if out, code := gradforge(t, dir, "runner", "register", "--url", url, "--token", strings.Fields(tok)[0], "--labels", labels, "--name", "e2e", "--config", cfg); code != 0 {
+		t.Fatalf("register: %s", out)
+	}
+	run := exec.Command(bin, "runner", "run", "--config", cfg, "--work-dir", filepath.Join(dir, "work"))
+	run.Env = append(cleanEnv(), env...)
+	var runLog strings.Builder
+	run.Stdout, run.Stderr = &runLog, &runLog
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		run.Process.Kill()
+		run.Wait()
+		if t.Failed() {
+			t.Logf("runner output:\n%s", runLog.String())
+		}
+	})
+	return &runLog
+}
+
+// postSynchronize signs and posts the real pull_request synchronize payload, moved to this
+// repository's base and head, to the server at url.
+func postSynchronize(t *testing.T, dir, url, base, head string) {
+	t.Helper()
+	raw, err := os.ReadFile(fixturePath(t, "pull_request/synchronize.payload.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	pr := ev["pull_request"].(map[string]any)
+	pr["head"].(map[string]any)["sha"] = head
+	pr["base"].(map[string]any)["sha"] = base
+	payload := filepath.Join(dir, "synchronize.json")
+	b, _ := json.Marshal(ev)
+	os.WriteFile(payload, b, 0o644)
+	if out, err := replay(t, dir, payload, "--url", url, "--webhook-secret", "s3cret", "--event", "pull_request"); err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
 }
