@@ -98,14 +98,18 @@ func Connect(ctx context.Context, dsn string) (*gorm.DB, Driver, error) {
 	return db, driver, nil
 }
 
-// Open connects to the database a DSN names and applies every pending migration, so the
-// *gorm.DB it returns is ready for use.
+// Open connects to the database a DSN names, applies every pending migration and refreshes
+// stale planner statistics (Optimize), so the *gorm.DB it returns is ready for use.
 func Open(ctx context.Context, dsn string) (*gorm.DB, error) {
 	db, driver, err := Connect(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := Up(ctx, db, driver); err != nil {
+		Close(db)
+		return nil, err
+	}
+	if err := Optimize(ctx, db); err != nil {
 		Close(db)
 		return nil, err
 	}

@@ -88,6 +88,11 @@ func serve(ctx context.Context, cmd *cobra.Command, addr, dsn string, grace time
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	s := &Server{Ctx: workCtx, DB: db, Router: web.NewRouter(db, log), Log: log, URL: url, Workers: &sync.WaitGroup{}}
+	s.Workers.Add(1)
+	go func() { // Open refreshed the planner's statistics; tables that grow while serving need it again
+		defer s.Workers.Done()
+		migrations.KeepOptimized(workCtx, db, time.Hour)
+	}()
 	for _, p := range serveParts {
 		if err := p.start(s); err != nil {
 			ln.Close()
