@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -457,6 +458,36 @@ func TestRegistry(t *testing.T) {
 		}
 		if err := reg.Revoke(ctx, 12345); !errors.Is(err, ErrRunnerUnknown) {
 			t.Errorf("revoke unknown runner: %v", err)
+		}
+	})
+}
+
+func TestRegistryGet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		reg := NewRegistry(db)
+		a := runner(t, reg, "alpha", false, "cpu")
+		b := runner(t, reg, "beta", true, "cuda", "h200")
+		if err := reg.Revoke(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			id   int64
+			want Status
+		}{
+			{"finds the runner by id, not the first", b.ID, Status{ID: b.ID, Name: "beta", Labels: []string{"cuda", "h200"}, AllowUntrusted: true}},
+			{"a revoked runner keeps its name", a.ID, Status{ID: a.ID, Name: "alpha", Labels: []string{"cpu"}, Revoked: true}},
+		} {
+			got, err := reg.Get(ctx, tc.id)
+			got.CreatedAt, got.LastSeen = time.Time{}, time.Time{}
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("%s: Get = %+v, %v; want %+v", tc.name, got, err, tc.want)
+			}
+		}
+		if _, err := reg.Get(ctx, b.ID+100); !errors.Is(err, ErrRunnerUnknown) {
+			t.Errorf("unknown runner: %v, want ErrRunnerUnknown", err)
 		}
 	})
 }

@@ -216,6 +216,27 @@ func (s Status) Online(now time.Time) bool {
 
 // List returns every registered runner with whether it is busy, newest last.
 func (r *Registry) List(ctx context.Context) ([]Status, error) {
+	out, err := r.statuses(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list runners: %w", err)
+	}
+	return out, nil
+}
+
+// Get returns one registered runner, revoked or not, or ErrRunnerUnknown.
+func (r *Registry) Get(ctx context.Context, id int64) (Status, error) {
+	out, err := r.statuses(ctx, "WHERE r.id = ?", id)
+	if err != nil {
+		return Status{}, fmt.Errorf("get runner %d: %w", id, err)
+	}
+	if len(out) == 0 {
+		return Status{}, fmt.Errorf("get runner %d: %w", id, ErrRunnerUnknown)
+	}
+	return out[0], nil
+}
+
+// statuses reads the runners a WHERE clause (or "" for all) selects, by id.
+func (r *Registry) statuses(ctx context.Context, where string, args ...any) ([]Status, error) {
 	var rows []struct {
 		ID             int64
 		Name           string
@@ -231,9 +252,9 @@ func (r *Registry) List(ctx context.Context) ([]Status, error) {
 	err := r.db.WithContext(ctx).Raw(`SELECT r.id, r.name, r.labels, r.version, r.gpu, r.allow_untrusted, r.created_at,
 		r.last_seen_at, r.revoked_at,
 		(SELECT max(j.id) FROM runner_jobs j WHERE j.runner_id = r.id AND j.state = 'running') AS job_id
-		FROM runners r ORDER BY r.id`).Scan(&rows).Error
+		FROM runners r `+where+` ORDER BY r.id`, args...).Scan(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("list runners: %w", err)
+		return nil, err
 	}
 	out := make([]Status, len(rows))
 	for i, x := range rows {

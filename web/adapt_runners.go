@@ -55,16 +55,14 @@ func (s RunnerSource) JobRunner(ctx context.Context, jobID int64) (string, error
 	if err != nil || j.Runner == 0 {
 		return "", runnersErr(err)
 	}
-	rs, err := s.Registry.List(ctx)
+	r, err := s.Registry.Get(ctx, j.Runner)
+	if errors.Is(err, runners.ErrRunnerUnknown) {
+		return fmt.Sprintf("runner %d", j.Runner), nil
+	}
 	if err != nil {
 		return "", err
 	}
-	for _, r := range rs {
-		if r.ID == j.Runner {
-			return r.Name, nil
-		}
-	}
-	return fmt.Sprintf("runner %d", j.Runner), nil
+	return r.Name, nil
 }
 
 // Artifacts lists a finished job's result files, by name.
