@@ -10,6 +10,7 @@
 package codegen
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"math"
@@ -47,59 +48,61 @@ type AST struct {
 }
 
 // Key identifies the AST's structure exactly (ops, dtypes, args, buffers, views and sharing),
-// so a kernel rendered once can be reused for an identical AST.
+// so a kernel rendered once can be reused for an identical AST. Numbers are varints and every
+// list carries its length, so no two structures share a key; it runs for every kernel of
+// every realize, so it writes no decimal.
 func (a *AST) Key() string {
-	var b []byte
-	ids := map[*Expr]int{}
+	b := make([]byte, 0, 256)
+	ids := make(map[*Expr]int, 16)
+	num := func(x int) { b = binary.AppendVarint(b, int64(x)) }
 	stack := func(s view.Stack) {
+		num(len(s.Views))
 		for _, v := range s.Views {
-			b = append(b, '{')
+			num(len(v.Shape))
+			num(len(v.Mask))
 			for i := range v.Shape {
-				b = strconv.AppendInt(b, int64(v.Shape[i]), 10)
-				b = append(b, ':')
-				b = strconv.AppendInt(b, int64(v.Strides[i]), 10)
-				if v.Mask != nil {
-					b = append(b, '[')
-					b = strconv.AppendInt(b, int64(v.Mask[i][0]), 10)
-					b = append(b, ',')
-					b = strconv.AppendInt(b, int64(v.Mask[i][1]), 10)
-				}
-				b = append(b, ' ')
+				num(v.Shape[i])
+				num(v.Strides[i])
 			}
-			b = strconv.AppendInt(b, int64(v.Offset), 10)
-			b = append(b, '}')
+			for _, m := range v.Mask {
+				num(m[0])
+				num(m[1])
+			}
+			num(v.Offset)
 		}
 	}
 	var walk func(e *Expr)
 	walk = func(e *Expr) {
 		if id, ok := ids[e]; ok {
 			b = append(b, '#')
-			b = strconv.AppendInt(b, int64(id), 10)
+			num(id)
 			return
 		}
 		ids[e] = len(ids)
 		b = append(b, '(', byte(e.Op), byte(e.DType))
 		switch arg := e.Arg.(type) {
 		case float64:
-			b = strconv.AppendFloat(b, arg, 'g', -1, 64)
+			b = binary.LittleEndian.AppendUint64(append(b, 'f'), math.Float64bits(arg))
 		case []int:
+			b = append(b, 'i')
+			num(len(arg))
 			for _, x := range arg {
-				b = strconv.AppendInt(b, int64(x), 10)
-				b = append(b, ',')
+				num(x)
 			}
 		}
 		b = append(b, ';')
 		if e.Op == lazy.Load || e.Op == lazy.Const || e.Op == lazy.IndexLoad {
-			b = strconv.AppendInt(b, int64(e.Buf), 10)
+			num(e.Buf)
 			stack(e.View)
 		}
+		num(len(e.Src))
 		for _, s := range e.Src {
 			walk(s)
 		}
-		b = append(b, ')')
 	}
 	walk(a.Value)
 	stack(a.Out)
+	num(len(a.Bufs))
 	for _, t := range a.Bufs {
 		b = append(b, byte(t))
 	}

@@ -13,9 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/gradforge/gradforge/framework/codegen"
 	"github.com/gradforge/gradforge/framework/dtype"
@@ -78,7 +76,10 @@ func (sc *scheduler) create(targets []*lazy.Node) {
 			return
 		}
 		seen[n] = true
-		for _, s := range uniq(n.Src) {
+		for i, s := range n.Src {
+			if slices.Contains(n.Src[:i], s) {
+				continue
+			}
 			sc.parents[s]++
 			sc.parent[s] = n
 			count(s)
@@ -119,16 +120,6 @@ func (sc *scheduler) shared(n *lazy.Node) bool {
 	return sc.parents[n] > 1
 }
 
-func uniq(s []*lazy.Node) []*lazy.Node {
-	var out []*lazy.Node
-	for _, n := range s {
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // kernel schedules the kernel that computes root, after the kernels it reads from.
 func (sc *scheduler) kernel(root *lazy.Node) {
 	if root.Realized() || sc.done[root] {
@@ -140,7 +131,7 @@ func (sc *scheduler) kernel(root *lazy.Node) {
 		sc.s.Uploads = append(sc.s.Uploads, root)
 		return
 	}
-	k := &builder{sc: sc, root: root, memo: map[string]*codegen.Expr{}, bufs: map[*lazy.Node]int{}, safe: map[*lazy.Node]bool{}, reds: map[*lazy.Node]*codegen.Expr{}}
+	k := &builder{sc: sc, root: root, memo: map[memoKey]*codegen.Expr{}, paths: map[pathKey]int{}, bufs: map[*lazy.Node]int{}, safe: map[*lazy.Node]bool{}, reds: map[*lazy.Node]*codegen.Expr{}}
 	it := &Item{Out: root}
 	k.it = it
 	val := k.build(root, nil, 0)
@@ -159,34 +150,48 @@ func (sc *scheduler) kernel(root *lazy.Node) {
 }
 
 type builder struct {
-	sc   *scheduler
-	root *lazy.Node
-	it   *Item
-	red  *lazy.Node // the first reduce; the others reduce the same rows
-	row  bool       // the output is the rows themselves, not one value per row
-	reds map[*lazy.Node]*codegen.Expr
-	memo map[string]*codegen.Expr
-	bufs map[*lazy.Node]int
-	post []*codegen.Expr // leaves indexed by the output frame
-	safe map[*lazy.Node]bool
+	sc    *scheduler
+	root  *lazy.Node
+	it    *Item
+	red   *lazy.Node // the first reduce; the others reduce the same rows
+	row   bool       // the output is the rows themselves, not one value per row
+	reds  map[*lazy.Node]*codegen.Expr
+	memo  map[memoKey]*codegen.Expr
+	paths map[pathKey]int
+	bufs  map[*lazy.Node]int
+	post  []*codegen.Expr // leaves indexed by the output frame
+	safe  map[*lazy.Node]bool
 }
 
 // build returns the expression for n as seen through moves (outermost first), in frame 0
 // (the output's index space) or 1 (below the reduce).
 func (k *builder) build(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.Expr {
-	kb := strconv.AppendUint(nil, uint64(uintptr(unsafe.Pointer(n))), 16)
-	kb = append(kb, byte('0'+frame))
-	for _, m := range moves {
-		kb = append(kb, '/')
-		kb = strconv.AppendUint(kb, uint64(uintptr(unsafe.Pointer(m))), 16)
+	key := memoKey{n: n, frame: frame}
+	for _, m := range moves { // a path of moves gets a number the first time it is seen
+		p, ok := k.paths[pathKey{key.path, m}]
+		if !ok {
+			p = len(k.paths) + 1
+			k.paths[pathKey{key.path, m}] = p
+		}
+		key.path = p
 	}
-	key := string(kb)
 	if e, ok := k.memo[key]; ok {
 		return e
 	}
 	e := k.build1(n, moves, frame)
 	k.memo[key] = e
 	return e
+}
+
+// memoKey is a node seen through a path of moves (numbered by builder.paths) in a frame.
+type memoKey struct {
+	n           *lazy.Node
+	path, frame int
+}
+
+type pathKey struct {
+	prev int
+	m    *lazy.Node
 }
 
 func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.Expr {
@@ -271,7 +276,7 @@ func (k *builder) sameRows(n *lazy.Node, moves []*lazy.Node, frame int) bool {
 	for i := len(moves) - 1; i >= 0; i-- {
 		st = Move(st, moves[i])
 	}
-	broadcast := st.Key() == view.Contiguous(n.Shape...).Expand(in).Key()
+	broadcast := st.Equal(view.Contiguous(n.Shape...).Expand(in))
 	if k.red == nil {
 		k.row = frame == 0 && slices.Equal(in, k.root.Shape) && broadcast && len(reduced(n)) > 0
 		return k.row

@@ -20,7 +20,7 @@ func (t *Tensor) Backward() {
 	if !t.DType().IsFloat() {
 		fail("Backward", "needs a float tensor, got %s", t.DType())
 	}
-	order := gradOrder(t)
+	order, need := gradOrder(t)
 	grads := map[*Tensor]*Tensor{t: t.OnesLike()}
 	for i := len(order) - 1; i >= 0; i-- {
 		x := order[i]
@@ -44,7 +44,7 @@ func (t *Tensor) Backward() {
 		}
 		for j, sg := range vjp(x, g) {
 			s := x.src[j]
-			if sg == nil || !needsGrad(s, nil) {
+			if sg == nil || !needsGrad(s, need) {
 				continue
 			}
 			sg = sg.Cast(s.DType())
@@ -57,8 +57,8 @@ func (t *Tensor) Backward() {
 }
 
 // gradOrder lists the tensors t depends on through float ops that lead to a tensor needing
-// a gradient, sources before users.
-func gradOrder(t *Tensor) []*Tensor {
+// a gradient, sources before users, and returns needsGrad's answers for all it visited.
+func gradOrder(t *Tensor) ([]*Tensor, map[*Tensor]bool) {
 	need := map[*Tensor]bool{}
 	var order []*Tensor
 	seen := map[*Tensor]bool{}
@@ -76,7 +76,7 @@ func gradOrder(t *Tensor) []*Tensor {
 		}
 	}
 	visit(t)
-	return order
+	return order, need
 }
 
 // needsGrad reports whether a gradient must flow into x: it asks for one, or one of its

@@ -84,6 +84,14 @@ func (s Stack) IsContiguous() bool {
 // Key is a string that identifies the stack exactly (for caches and memo tables).
 func (s Stack) Key() string { return fmt.Sprint(s.Views) }
 
+// Equal reports whether two stacks are the same views (what equal Keys say, without the strings).
+func (s Stack) Equal(o Stack) bool {
+	return slices.EqualFunc(s.Views, o.Views, func(a, b View) bool {
+		return a.Offset == b.Offset && slices.Equal(a.Shape, b.Shape) && slices.Equal(a.Strides, b.Strides) &&
+			slices.Equal(a.Mask, b.Mask)
+	})
+}
+
 // Permute reorders the dims: new dim i is old dim order[i].
 func (s Stack) Permute(order []int) Stack {
 	v := s.last()
