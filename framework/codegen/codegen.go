@@ -51,9 +51,11 @@ type AST struct {
 // so a kernel rendered once can be reused for an identical AST. Numbers are varints and every
 // list carries its length, so no two structures share a key; it runs for every kernel of
 // every realize, so it writes no decimal.
-func (a *AST) Key() string {
-	b := make([]byte, 0, 256)
-	ids := make(map[*Expr]int, 16)
+func (a *AST) Key() string { return string(a.AppendKey(nil, map[*Expr]int{})) }
+
+// AppendKey appends Key's bytes to b; ids is an empty map it may use, so that a caller
+// looking kernels up can reuse both and allocate nothing.
+func (a *AST) AppendKey(b []byte, ids map[*Expr]int) []byte {
 	num := func(x int) { b = binary.AppendVarint(b, int64(x)) }
 	stack := func(s view.Stack) {
 		num(len(s.Views))
@@ -106,7 +108,7 @@ func (a *AST) Key() string {
 	for _, t := range a.Bufs {
 		b = append(b, byte(t))
 	}
-	return string(b)
+	return b
 }
 
 // Kernel is a rendered kernel.

@@ -139,12 +139,20 @@ var (
 	programs = map[rt.Device]map[*codegen.Kernel]rt.Program{} // compiled, by cached kernel
 )
 
+// keyBuf and keyIDs are lower's scratch (realizes hold mu): a hit allocates nothing.
+var (
+	keyBuf []byte
+	keyIDs = map[*codegen.Expr]int{}
+)
+
 // lower renders ast in d, or returns the kernel rendered for an identical AST before.
 func lower(ast *codegen.AST, d *codegen.Dialect) *codegen.Kernel {
-	key := ast.Key()
-	if k, ok := kernels[d][key]; ok {
+	keyBuf = ast.AppendKey(keyBuf[:0], keyIDs)
+	clear(keyIDs)
+	if k, ok := kernels[d][string(keyBuf)]; ok {
 		return k
 	}
+	key := string(keyBuf)
 	if len(kernels[d]) >= 4096 || kernels[d] == nil {
 		kernels[d] = map[string]*codegen.Kernel{}
 		clear(programs)

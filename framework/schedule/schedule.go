@@ -14,6 +14,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gradforge/gradforge/framework/codegen"
 	"github.com/gradforge/gradforge/framework/dtype"
@@ -53,7 +55,8 @@ type scheduler struct {
 func Create(targets ...*lazy.Node) *Schedule {
 	own := map[*lazy.Node]bool{}
 	for {
-		sc := &scheduler{parents: map[*lazy.Node]int{}, parent: map[*lazy.Node]*lazy.Node{}, own: maps.Clone(own), done: map[*lazy.Node]bool{},
+		n := int(graphSize.Load())
+		sc := &scheduler{parents: make(map[*lazy.Node]int, n), parent: make(map[*lazy.Node]*lazy.Node, n), own: maps.Clone(own), done: map[*lazy.Node]bool{},
 			fused: map[*lazy.Node]bool{}, s: &Schedule{Aliases: map[*lazy.Node]*lazy.Node{}}}
 		sc.create(targets)
 		again := false
@@ -68,8 +71,13 @@ func Create(targets ...*lazy.Node) *Schedule {
 	}
 }
 
+// graphSize is the number of nodes the last schedule counted: a training loop schedules
+// graphs of one size, and maps made that big never grow.
+var graphSize atomic.Int64
+
 func (sc *scheduler) create(targets []*lazy.Node) {
-	seen := map[*lazy.Node]bool{}
+	seen := make(map[*lazy.Node]bool, graphSize.Load())
+	defer func() { graphSize.Store(int64(len(seen))) }()
 	var count func(n *lazy.Node)
 	count = func(n *lazy.Node) {
 		if seen[n] || n.Realized() {
@@ -131,7 +139,10 @@ func (sc *scheduler) kernel(root *lazy.Node) {
 		sc.s.Uploads = append(sc.s.Uploads, root)
 		return
 	}
-	k := &builder{sc: sc, root: root, memo: map[memoKey]*codegen.Expr{}, paths: map[pathKey]int{}, bufs: map[*lazy.Node]int{}, safe: map[*lazy.Node]bool{}, reds: map[*lazy.Node]*codegen.Expr{}}
+	t := pool.Get().(*tables)
+	defer pool.Put(t)
+	defer t.clear()
+	k := &builder{sc: sc, root: root, tables: t}
 	it := &Item{Out: root}
 	k.it = it
 	val := k.build(root, nil, 0)
@@ -150,18 +161,30 @@ func (sc *scheduler) kernel(root *lazy.Node) {
 }
 
 type builder struct {
-	sc    *scheduler
-	root  *lazy.Node
-	it    *Item
-	red   *lazy.Node // the first reduce; the others reduce the same rows
-	row   bool       // the output is the rows themselves, not one value per row
+	*tables
+	sc   *scheduler
+	root *lazy.Node
+	it   *Item
+	red  *lazy.Node      // the first reduce; the others reduce the same rows
+	row  bool            // the output is the rows themselves, not one value per row
+	post []*codegen.Expr // leaves indexed by the output frame
+}
+
+// tables are a builder's lookups. Cleared maps keep their room, so they are pooled: growing
+// fresh ones for every kernel of every step was most of what scheduling allocated.
+type tables struct {
 	reds  map[*lazy.Node]*codegen.Expr
 	memo  map[memoKey]*codegen.Expr
 	paths map[pathKey]int
 	bufs  map[*lazy.Node]int
-	post  []*codegen.Expr // leaves indexed by the output frame
 	safe  map[*lazy.Node]bool
 }
+
+var pool = sync.Pool{New: func() any {
+	return &tables{map[*lazy.Node]*codegen.Expr{}, map[memoKey]*codegen.Expr{}, map[pathKey]int{}, map[*lazy.Node]int{}, map[*lazy.Node]bool{}}
+}}
+
+func (t *tables) clear() { clear(t.reds); clear(t.memo); clear(t.paths); clear(t.bufs); clear(t.safe) }
 
 // build returns the expression for n as seen through moves (outermost first), in frame 0
 // (the output's index space) or 1 (below the reduce).
