@@ -241,7 +241,7 @@ func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.E
 		// Leaves read zeros in the padded region, but exp2, log2 and recip turn zeros into
 		// non-zeros: mask the whole padded expression, as a masked constant of the source's
 		// shape seen through the same moves.
-		m := append(slices.Clone(moves), n)
+		m := append(moves[:len(moves):len(moves)], n)
 		inner := k.build(n.Src[0], m, frame)
 		valid := k.leaf(&codegen.Expr{Op: lazy.Const, DType: dtype.Bool, Arg: 1.0}, n.Src[0], m, frame)
 		zero := k.leaf(&codegen.Expr{Op: lazy.Const, DType: n.DType, Arg: 0.0}, n, moves, frame)
@@ -250,9 +250,9 @@ func (k *builder) build1(n *lazy.Node, moves []*lazy.Node, frame int) *codegen.E
 		// An expand makes every element of its source feed many outputs; fused, the source's
 		// expression would be recomputed for each of them. Compute it once instead.
 		k.sc.own[n.Src[0]] = true
-		return k.build(n.Src[0], append(slices.Clone(moves), n), frame)
+		return k.build(n.Src[0], append(moves[:len(moves):len(moves)], n), frame)
 	case n.Op.IsMovement():
-		return k.build(n.Src[0], append(slices.Clone(moves), n), frame)
+		return k.build(n.Src[0], append(moves[:len(moves):len(moves)], n), frame)
 	case n.Op == lazy.Contiguous:
 		return k.build(n.Src[0], moves, frame)
 	case n.Op.IsReduce():

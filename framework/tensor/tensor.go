@@ -91,12 +91,12 @@ func (t *Tensor) Numel() int { return t.node.Numel() }
 
 // apply makes the tensor of one primitive op over srcs.
 func apply(op lazy.Op, dt dtype.DType, shape []int, arg any, srcs ...*Tensor) *Tensor {
-	n := &lazy.Node{Op: op, DType: dt, Arg: arg, Shape: slices.Clone(shape), Device: srcs[0].node.Device}
-	for _, s := range srcs {
+	n := &lazy.Node{Op: op, DType: dt, Arg: arg, Shape: slices.Clone(shape), Device: srcs[0].node.Device, Src: make([]*lazy.Node, len(srcs))}
+	for i, s := range srcs {
 		if s.node.Device != n.Device {
 			fail(op.String(), "tensors on different devices %s and %s", n.Device, s.node.Device)
 		}
-		n.Src = append(n.Src, s.node)
+		n.Src[i] = s.node
 	}
 	if noGrad.Load() > 0 { // inside NoGrad nothing remembers how it was made
 		return &Tensor{node: n}
