@@ -499,3 +499,24 @@ func TestLinDivModExhaustive(t *testing.T) {
 		}
 	}
 }
+
+// TestEqualAgreesWithKey: Equal says two stacks are the same exactly when their Keys do.
+func TestEqualAgreesWithKey(t *testing.T) {
+	base := Contiguous(2, 3, 4)
+	stacks := []Stack{
+		base, Contiguous(2, 3, 4), Contiguous(6, 4), base.Reshape([]int{6, 4}), base.Permute([]int{2, 0, 1}),
+		base.Permute([]int{2, 0, 1}).Reshape([]int{4, 6}), base.Pad([][2]int{{0, 0}, {1, 0}, {0, 0}}),
+		base.Pad([][2]int{{0, 0}, {0, 1}, {0, 0}}), base.Shrink([][2]int{{0, 2}, {1, 3}, {0, 4}}),
+		base.Flip([]bool{false, true, false}), Contiguous(2, 1, 4).Expand([]int{2, 3, 4}), Contiguous(2, 3, 4),
+	}
+	for i, a := range stacks {
+		for j, b := range stacks {
+			if got, want := a.Equal(b), a.Key() == b.Key(); got != want {
+				t.Errorf("stacks %d and %d: Equal %v, Keys equal %v (%s vs %s)", i, j, got, want, a.Key(), b.Key())
+			}
+		}
+	}
+	if !base.Equal(stacks[1]) || base.Equal(stacks[2]) {
+		t.Error("Equal misses the obvious cases")
+	}
+}
