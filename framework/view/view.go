@@ -198,7 +198,8 @@ func reshapeStrides(v View, shape []int) ([]int, bool) {
 	if Prod(shape) == 0 {
 		return Strides(shape), true
 	}
-	var os, ost []int // old dims without the size-1 ones
+	var osb, ostb [8]int         // room for the usual ranks, so the lists stay off the heap
+	os, ost := osb[:0], ostb[:0] // old dims without the size-1 ones
 	for i, d := range v.Shape {
 		if d != 1 {
 			os, ost = append(os, d), append(ost, v.Strides[i])
