@@ -12,6 +12,7 @@ need_go_tool() { command -v "$1" >/dev/null 2>&1 || { echo "== installing $2"; g
 
 # --- What the tests need. One line per need; add yours here. ---
 need_deb gcc
+need_deb g++ # codegen runs the generated CUDA tile kernels on the host (TestTileKernelsOnHost)
 need_deb git
 need_deb python3-numpy
 need_deb python3-torch
